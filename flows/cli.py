@@ -1,0 +1,176 @@
+"""The `leads` command line (SPEC section 10)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from flows.settings import DEFAULT_WORKSPACE, apply_prefect_defaults
+from transforms.errors import ImportRequestError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leads", description="Bulk lead import into PostgreSQL with a dedup report."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="manage the database").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("init", help="create or upgrade the schema (idempotent)")
+    db.add_parser("url", help="print the database URL in use (starts the embedded server)")
+    db.add_parser("stop", help="stop the embedded PostgreSQL server")
+
+    workspace = commands.add_parser("workspace", help="manage workspaces").add_subparsers(
+        dest="workspace_command", required=True
+    )
+    create = workspace.add_parser("create", help="create a workspace")
+    create.add_argument("slug")
+    create.add_argument("--name")
+    create.add_argument("--contact-limit", type=int, metavar="N")
+
+    imp = commands.add_parser("import", help="import a file of leads")
+    imp.add_argument("source", help="a .csv, .tsv, .json, .ndjson or .jsonl file")
+    imp.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="SLUG")
+    imp.add_argument(
+        "--no-restore", action="store_true", help="count soft-deleted matches as duplicates"
+    )
+    imp.add_argument("--dry-run", action="store_true", help="classify and report, write nothing")
+    imp.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    imp.add_argument("--outcomes", metavar="PATH", help="write every row's outcome to a CSV file")
+    imp.add_argument(
+        "--format", choices=["csv", "tsv", "json", "ndjson"], help="override the extension"
+    )
+
+    delete = commands.add_parser("delete", help="soft delete leads by email")
+    delete.add_argument("--workspace", required=True, metavar="SLUG")
+    delete.add_argument("emails", nargs="+", metavar="EMAIL")
+    return parser
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    title = f'Imported {report.get("source", "leads")} into workspace "{report["workspace"]}"'
+    print(title + (" (dry run: nothing written)" if report["dryRun"] else ""))
+    rows = [(k, report[k]) for k in ("created", "restored", "duplicates", "errors")]
+    rows.append(("total", report["total"]))
+    for label, value in rows:
+        print(f"  {label:<11}{value:>10,}")
+    if report.get("remainingCapacity") is not None:
+        print(f"  {'capacity left':<11}{report['remainingCapacity']:>8,}")
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}")
+    duplicates = report["duplicateEmails"]
+    if duplicates:
+        print(f"Duplicate emails (first {min(10, len(duplicates))} of {report['duplicates']:,}):")
+        print("  " + ", ".join(duplicates[:10]))
+    errors = report["errorDetails"]
+    if errors:
+        print(f"Errors (first {min(10, len(errors))} of {report['errors']:,}):")
+        for detail in errors[:10]:
+            print(
+                f"  row {detail['index']:<6} {json.dumps(detail['email']):<32} {detail['reason']}"
+            )
+
+
+class _HideRequestErrorTracebacks(logging.Filter):
+    """Expected request-level failures are logged as one line, without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ImportRequestError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_request_errors() -> None:
+    hide = _HideRequestErrorTracebacks()
+    for name in ["prefect", *logging.Logger.manager.loggerDict]:
+        if name.startswith("prefect"):
+            for handler in logging.getLogger(name).handlers:
+                handler.addFilter(hide)
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    apply_prefect_defaults()
+    from flows.import_flow import import_leads_flow
+
+    _quiet_request_errors()
+
+    state = import_leads_flow(
+        source=args.source,
+        workspace=args.workspace,
+        restore_soft_deleted=not args.no_restore,
+        dry_run=args.dry_run,
+        format=args.format,
+        outcomes=args.outcomes,
+        return_state=True,
+    )
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_summary(result)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from flows import database
+
+    if args.command == "import":
+        return _run_import(args)
+    if args.command == "db" and args.db_command == "stop":
+        stopped = database.stop_embedded()
+        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+        return EXIT_OK
+    if args.command == "db" and args.db_command == "url":
+        print(database.database_url())
+        return EXIT_OK
+    with database.transaction() as conn:
+        if args.command == "db":
+            database.init_schema(conn)
+            print("schema is up to date")
+        elif args.command == "workspace":
+            database.ensure_schema(conn)
+            ws = database.create_workspace(
+                conn, args.slug, name=args.name, contact_limit=args.contact_limit
+            )
+            print(f"workspace {ws.slug} (id {ws.id})")
+    if args.command == "delete":
+        from flows.engine import soft_delete_leads
+
+        deleted = soft_delete_leads(args.workspace, args.emails)
+        print(f"soft-deleted {len(deleted)} lead(s)")
+        for email in deleted:
+            print(f"  {email}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `leads` console script; returns the exit code of SPEC section 8."""
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ImportRequestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(exc), "code": exc.code, "details": exc.details()}))
+        return exc.exit_code
+
+
+def console() -> None:
+    """The console script: exit with main's code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console()

@@ -1,0 +1,145 @@
+"""Public entry points of the engine: import a batch of leads, soft delete leads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import polars as pl
+
+from flows import store
+from flows.database import (
+    Connection,
+    Workspace,
+    create_workspace,
+    database_url,
+    ensure_schema,
+    find_workspace,
+    transaction,
+)
+from flows.settings import DEFAULT_WORKSPACE
+from transforms.classify import RESTORED, batch_emails, classify, count_outcomes
+from transforms.errors import EmptyInputError
+from transforms.fields import SOURCE_API
+from transforms.normalise import normalise_email, prepare_leads
+from transforms.records import frame_to_raw_frame, records_to_raw_frame
+from transforms.report import build_report
+from transforms.write_plan import created_rows, restored_rows
+
+
+@dataclass
+class ImportResult:
+    """What one import did: the report and, for outcome files, every row's classification."""
+
+    report: dict[str, Any]
+    classified: pl.DataFrame = field(repr=False)
+
+
+@cache
+def _cached_database_url() -> str:
+    return database_url()
+
+
+def resolve_workspace(conn: Connection, slug: str) -> Workspace:
+    """The workspace with this slug; `default` is created on first use, others must exist."""
+    ensure_schema(conn)
+    if slug == DEFAULT_WORKSPACE:
+        return create_workspace(conn, slug, name="Default workspace")
+    return find_workspace(conn, slug)
+
+
+def import_prepared(
+    conn: Connection,
+    workspace: Workspace,
+    prepared: pl.DataFrame,
+    *,
+    restore_soft_deleted: bool = True,
+    dry_run: bool = False,
+    default_source: str = SOURCE_API,
+) -> ImportResult:
+    """Classify prepared rows under the workspace lock and write them, in the caller's transaction.
+
+    The caller commits; for a dry run everything is classified and counted and nothing is
+    written (the caller rolls back).
+    """
+    if prepared.height == 0:
+        raise EmptyInputError()
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        store.lock_workspace(cur, workspace.id)
+        existing = store.fetch_existing(cur, workspace.id, batch_emails(prepared))
+        classified = classify(prepared, existing, restore_soft_deleted=restore_soft_deleted)
+        counts = count_outcomes(classified)
+        remaining = store.check_plan_limit(
+            cur, workspace.id, counts["created"] + counts[RESTORED]
+        )
+        if not dry_run:
+            store.insert_created(
+                cur, workspace.id, created_rows(classified, default_source=default_source)
+            )
+            store.restore_leads(cur, workspace.id, restored_rows(classified))
+    report = build_report(classified)
+    report.update(
+        workspace=workspace.slug,
+        dryRun=dry_run,
+        total=prepared.height,
+        remainingCapacity=remaining,
+        loadMs=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return ImportResult(report, classified)
+
+
+def import_leads(
+    leads: Iterable[Mapping[str, Any]] | pl.DataFrame,
+    workspace: str = DEFAULT_WORKSPACE,
+    *,
+    restore_soft_deleted: bool = True,
+    dry_run: bool = False,
+    source: str = SOURCE_API,
+    database: str | None = None,
+) -> dict[str, Any]:
+    """Import leads (dicts with API field names, or a Polars frame) and return the report.
+
+    One call is one transaction: it commits entirely or, on any failure, writes nothing.
+    """
+    if isinstance(leads, pl.DataFrame):
+        raw, warnings = frame_to_raw_frame(leads)
+    else:
+        raw, warnings = records_to_raw_frame(leads)
+    if raw.height == 0:
+        raise EmptyInputError()
+    prepared = prepare_leads(raw)
+    with transaction(database or _cached_database_url()) as conn:
+        target = resolve_workspace(conn, workspace)
+        result = import_prepared(
+            conn, target, prepared,
+            restore_soft_deleted=restore_soft_deleted, dry_run=dry_run, default_source=source,
+        )
+        if dry_run:
+            conn.rollback()
+    if warnings:
+        result.report["warnings"] = warnings
+    return result.report
+
+
+def soft_delete_leads(
+    workspace: str, emails: Iterable[str], *, database: str | None = None
+) -> list[str]:
+    """Soft delete the active leads with these emails; return the normalised emails deleted."""
+    normalised = (
+        pl.Series("email", list(emails), dtype=pl.String)
+        .to_frame()
+        .select(normalise_email(pl.col("email")))
+        .drop_nulls()
+        .unique(maintain_order=True)
+        .get_column("email")
+        .to_list()
+    )
+    with transaction(database or _cached_database_url()) as conn:
+        target = resolve_workspace(conn, workspace)
+        with conn.cursor() as cur:
+            store.lock_workspace(cur, target.id)
+            return store.soft_delete(cur, target.id, normalised)

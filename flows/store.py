@@ -1,0 +1,76 @@
+"""The database side of one import batch; every write step returns its row count."""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+from psycopg2.extensions import cursor as Cursor
+
+from flows.settings import COPY_BUFFER_BYTES
+from transforms.classify import EXISTING_SCHEMA
+from transforms.errors import PlanLimitExceededError
+from transforms.sqlfiles import load_sql
+from transforms.write_plan import to_copy_csv
+
+
+def _copy(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
+    if rows.height:
+        cur.copy_expert(load_sql(statement), io.BytesIO(to_copy_csv(rows)), size=COPY_BUFFER_BYTES)
+    return rows.height
+
+
+def lock_workspace(cur: Cursor, workspace_id: int) -> None:
+    """Take the workspace's transaction-scoped advisory lock (imports into it serialise here)."""
+    cur.execute(load_sql("lock_workspace"), {"workspace_id": workspace_id})
+
+
+def fetch_existing(cur: Cursor, workspace_id: int, emails: pl.Series) -> pl.DataFrame:
+    """Existing leads of the workspace whose emails occur in the batch, one row per email."""
+    if emails.len() == 0:
+        return pl.DataFrame(schema=EXISTING_SCHEMA)
+    cur.execute(load_sql("create_batch_emails"))
+    _copy(cur, "copy_batch_emails", emails.to_frame())
+    cur.execute(load_sql("existing_leads"), {"workspace_id": workspace_id})
+    return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
+
+
+def check_plan_limit(cur: Cursor, workspace_id: int, adding: int) -> int | None:
+    """Raise PlanLimitExceededError if `adding` active leads would pass the limit.
+
+    Returns the capacity left after the import (None when the workspace is unlimited).
+    """
+    cur.execute(load_sql("workspace_limit"), {"workspace_id": workspace_id})
+    (limit,) = cur.fetchone()
+    if limit is None:
+        return None
+    cur.execute(load_sql("count_active_leads"), {"workspace_id": workspace_id})
+    (active,) = cur.fetchone()
+    if active + adding > limit:
+        raise PlanLimitExceededError(limit, active, active + adding)
+    return limit - active - adding
+
+
+def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
+    """Insert created leads with one COPY."""
+    with_workspace = rows.select(pl.lit(workspace_id).alias("workspace_id"), pl.all())
+    return _copy(cur, "copy_created_leads", with_workspace)
+
+
+def restore_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
+    """Merge and undelete restored leads (one UPDATE), then fix campaign counts (one UPDATE)."""
+    if rows.height == 0:
+        return 0
+    cur.execute(load_sql("create_restore_rows"))
+    _copy(cur, "copy_restore_rows", rows)
+    params = {"workspace_id": workspace_id}
+    cur.execute(load_sql("restore_leads"), params)
+    restored = cur.rowcount
+    cur.execute(load_sql("add_restored_to_campaign_counts"), params)
+    return restored
+
+
+def soft_delete(cur: Cursor, workspace_id: int, emails: list[str]) -> list[str]:
+    """Soft delete the active leads with these (normalised) emails; return the emails deleted."""
+    cur.execute(load_sql("soft_delete_leads"), {"workspace_id": workspace_id, "emails": emails})
+    return [email for (email,) in cur.fetchall()]

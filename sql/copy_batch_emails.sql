@@ -1,0 +1,1 @@
+COPY import_emails (email) FROM STDIN WITH (FORMAT csv);

@@ -1,0 +1,1 @@
+CREATE TEMP TABLE import_emails (email text PRIMARY KEY) ON COMMIT DROP;

@@ -1,0 +1,6 @@
+CREATE TEMP TABLE restore_rows (
+    lead_id bigint PRIMARY KEY,
+    first_name text, last_name text, company text, title text, phone text,
+    linkedin_url text, website text, notes text, source text, status text,
+    custom_fields jsonb, tags text[]
+) ON COMMIT DROP;

@@ -1,0 +1,1 @@
+SELECT id, slug, contact_limit FROM workspaces WHERE slug = %(slug)s;

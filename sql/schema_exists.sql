@@ -1,0 +1,1 @@
+SELECT to_regclass('campaign_leads') IS NOT NULL AS ready;

@@ -1,0 +1,1 @@
+SELECT contact_limit FROM workspaces WHERE id = %(workspace_id)s;

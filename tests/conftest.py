@@ -1,0 +1,78 @@
+"""Shared fixtures: a real PostgreSQL (DATABASE_URL, else the embedded server) and workspaces."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from sqlalchemy.engine import make_url
+
+from flows.settings import DATA_DIR_ENV, apply_prefect_defaults
+
+apply_prefect_defaults()
+
+from flows.database import Workspace, connect, create_workspace, init_schema  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_DATA_DIR = REPO / ".cache" / "test-data"
+
+
+def _server_url() -> str:
+    """DATABASE_URL when set, else the embedded server in .cache/test-data (left running)."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return configured
+    os.environ[DATA_DIR_ENV] = str(TEST_DATA_DIR)
+    TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    from flows.database import embedded_url
+
+    return embedded_url()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database for this test session; DATABASE_URL points at it while tests run."""
+    server = _server_url()
+    name = f"leads_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    with connect(url) as conn:
+        init_schema(conn)
+    conn.close()
+    yield url
+    if previous is None:
+        os.environ.pop("DATABASE_URL", None)
+    else:
+        os.environ["DATABASE_URL"] = previous
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg2.extensions.connection]:
+    """An autocommit connection for arranging and inspecting state."""
+    conn = connect(database_url)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def make_workspace(db, contact_limit: int | None = None) -> Workspace:
+    slug = f"ws-{uuid.uuid4().hex[:12]}"
+    return create_workspace(db, slug, name=slug, contact_limit=contact_limit)
+
+
+@pytest.fixture
+def workspace(db) -> Workspace:
+    """A new, empty workspace with no plan limit."""
+    return make_workspace(db)

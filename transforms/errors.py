@@ -1,0 +1,69 @@
+"""Request-level failures (SPEC section 8): each writes nothing, with HTTP status and exit code."""
+
+from __future__ import annotations
+
+
+class ImportRequestError(Exception):
+    """A failure of the whole request, as opposed to a row error."""
+
+    http_status = 400
+    exit_code = 2
+    code = "bad_request"
+
+    def details(self) -> dict[str, object]:
+        return {}
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # Rebuild from the constructor's arguments, so the error survives pickling (Prefect states).
+        return type(self), getattr(self, "_init_args", self.args)
+
+
+class EmptyInputError(ImportRequestError):
+    code = "no_leads"
+
+    def __init__(self, what: str = "no leads in the request") -> None:
+        super().__init__(what)
+
+
+class NoEmailColumnError(ImportRequestError):
+    code = "no_email_column"
+
+    def __init__(self, headers: list[str]) -> None:
+        self.headers = headers
+        self._init_args = (headers,)
+        shown = ", ".join(repr(h) for h in headers[:20]) or "none"
+        super().__init__(f"no email column among the headers ({shown})")
+
+    def details(self) -> dict[str, object]:
+        return {"headers": self.headers[:100]}
+
+
+class UnreadableSourceError(ImportRequestError):
+    code = "unreadable_source"
+
+
+class WorkspaceNotFoundError(ImportRequestError):
+    http_status = 404
+    code = "workspace_not_found"
+
+    def __init__(self, workspace: str | int) -> None:
+        self.workspace = workspace
+        self._init_args = (workspace,)
+        super().__init__(f"unknown workspace {workspace!r}")
+
+
+class PlanLimitExceededError(ImportRequestError):
+    http_status = 402
+    exit_code = 3
+    code = "plan_limit_exceeded"
+
+    def __init__(self, limit: int, active: int, would_reach: int) -> None:
+        self.limit, self.active, self.would_reach = limit, active, would_reach
+        self._init_args = (limit, active, would_reach)
+        super().__init__(
+            f"plan contact limit exceeded: the limit is {limit}, the workspace has {active} active "
+            f"leads and this import would reach {would_reach}"
+        )
+
+    def details(self) -> dict[str, object]:
+        return {"limit": self.limit, "active": self.active, "wouldReach": self.would_reach}

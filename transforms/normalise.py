@@ -1,0 +1,167 @@
+"""Normalise and validate a raw frame (SPEC section 3), then mark in-batch duplicates (section 4)."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from transforms.fields import (
+    COLUMN_TO_API,
+    ERROR_REASON,
+    INPUT_ERROR,
+    IS_FIRST,
+    MAX_EMAIL_LENGTH,
+    MAX_TAG_LENGTH,
+    RAW_COLUMNS,
+    RAW_EMAIL,
+    ROW_INDEX,
+    STATUSES,
+    TEXT_COLUMNS,
+    TEXT_LIMITS,
+    URL_COLUMNS,
+)
+from transforms.sqlfiles import load_sql
+
+_LOCAL_CHARS = r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_TOP_LABEL = r"(?:[a-z]{2,63}|xn--[a-z0-9-]{0,58}[a-z0-9])"
+# Applied to the lower-cased email; the dot rules of the local part are checked separately.
+EMAIL_PATTERN = rf"^{_LOCAL_CHARS}{{1,64}}@(?:{_LABEL}\.)+{_TOP_LABEL}$"
+
+# A `\u0000` escape in JSON text, not preceded by an escaped backslash (`\\u0000` is text).
+_JSON_NUL_ESCAPE = r"(?:^|[^\\])(?:\\\\)*\\u0000"
+
+PREPARED_SCHEMA_COLUMNS = (ROW_INDEX, RAW_EMAIL, *RAW_COLUMNS, ERROR_REASON, IS_FIRST)
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    stripped = expr.str.strip_chars()
+    return pl.when(stripped.str.len_bytes() > 0).then(stripped)
+
+
+def normalise_email(expr: pl.Expr) -> pl.Expr:
+    """Strip, Unicode NFC, lower-case as a whole; empty becomes null."""
+    return _blank_to_null(expr).str.normalize("NFC").str.to_lowercase()
+
+
+def email_is_valid(email: pl.Expr) -> pl.Expr:
+    """The email rule of SPEC section 3, over already normalised emails."""
+    return (
+        email.str.contains(EMAIL_PATTERN)
+        & (email.str.len_bytes() <= MAX_EMAIL_LENGTH)
+        & ~email.str.starts_with(".")
+        & ~email.str.contains(".@", literal=True)
+        & ~email.str.contains("..", literal=True)
+    )
+
+
+def _parse_json_cells(raw: pl.DataFrame) -> pl.DataFrame:
+    """Run the DuckDB JSON pass over the customFields and tags cells."""
+    cells = raw.select(ROW_INDEX, "custom_fields", "custom_fields_extra", "tags")  # noqa: F841
+    with duckdb.connect() as con:
+        return con.sql(load_sql("duckdb/parse_json_cells")).pl()
+
+
+def _split_tags(cell: pl.Expr, json_tags: pl.Expr) -> pl.Expr:
+    """Tags from a JSON array or a `;`/`,` list: trimmed, empties and repeats dropped."""
+    split = cell.str.replace_all(";", ",", literal=True).str.split(",")
+    tags = pl.when(cell.str.starts_with("[")).then(json_tags).otherwise(split)
+    cleaned = tags.list.eval(pl.element().str.strip_chars()).list.eval(
+        pl.element().filter(pl.element().str.len_bytes() > 0)
+    )
+    return cleaned.list.unique(maintain_order=True).fill_null(pl.lit([], pl.List(pl.String)))
+
+
+def _error_reasons(df: pl.DataFrame) -> list[pl.Expr]:
+    """Every check as a nullable reason, in the order reasons take precedence."""
+    reasons: list[pl.Expr] = [pl.col(INPUT_ERROR)]
+    reasons.append(pl.when(pl.col("email").is_null()).then(pl.lit("empty email")))
+    for column in (*RAW_COLUMNS, "custom_fields_extra"):
+        field = COLUMN_TO_API.get(column, "customFields")
+        has_nul = pl.col(f"_raw_{column}").str.contains("\x00", literal=True)
+        reasons.append(pl.when(has_nul).then(pl.lit(f"{field} contains a NUL character")))
+    reasons.append(
+        pl.when(~email_is_valid(pl.col("email"))).then(pl.lit("invalid email format"))
+    )
+    for column, limit in TEXT_LIMITS.items():
+        too_long = pl.col(column).str.len_chars() > limit
+        reasons.append(
+            pl.when(too_long).then(
+                pl.lit(f"{COLUMN_TO_API[column]} longer than {limit:,} characters")
+            )
+        )
+    for column in URL_COLUMNS:
+        reasons.append(
+            pl.when(pl.col(column).str.contains(r"\s")).then(
+                pl.lit(f"{COLUMN_TO_API[column]} contains whitespace")
+            )
+        )
+    reasons.append(
+        pl.when(pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES)).then(
+            pl.format('invalid status "{}"', pl.col("_given_status"))
+        )
+    )
+    custom_given = pl.col("custom_fields_given")
+    reasons.append(
+        pl.when(
+            custom_given.is_not_null() & (pl.col("custom_fields_type").fill_null("") != "OBJECT")
+        ).then(pl.lit("customFields must be a JSON object"))
+    )
+    reasons.append(
+        pl.when(pl.col("custom_fields").str.contains(_JSON_NUL_ESCAPE)).then(
+            pl.lit("customFields contains a NUL character")
+        )
+    )
+    # A JSON tags cell carries NUL escaped (`\u0000`); the parsed tags hold the character itself.
+    reasons.append(
+        pl.when(
+            pl.col("tags").list.eval(pl.element().str.contains("\x00", literal=True)).list.any()
+        ).then(pl.lit("tags contains a NUL character"))
+    )
+    tag_cell = pl.col("_tags_cell")
+    bad_json_tags = tag_cell.str.starts_with("[") & (
+        pl.col("tags_json_type").is_null()
+        | (pl.col("tags_json_type") != "ARRAY")
+        | pl.col("tag_types").list.eval(pl.element() != "VARCHAR").list.any()
+    )
+    reasons.append(pl.when(bad_json_tags).then(pl.lit("tags must be a list of strings")))
+    reasons.append(
+        pl.when(
+            pl.col("tags").list.eval(pl.element().str.len_chars() > MAX_TAG_LENGTH).list.any()
+        ).then(pl.lit(f"tag longer than {MAX_TAG_LENGTH} characters"))
+    )
+    return reasons
+
+
+def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
+    """Normalise, validate and mark first occurrences; one output row per input row.
+
+    Output columns: row_index, raw_email (as given, "" when missing), the lead columns
+    (text normalised, custom_fields as JSON object text or null, tags as a list), error_reason
+    (null for valid rows) and is_first (valid and the first valid row with its email).
+    """
+    df = raw.with_columns(
+        *[pl.col(c).alias(f"_raw_{c}") for c in (*RAW_COLUMNS, "custom_fields_extra")],
+        pl.col("email").fill_null("").alias(RAW_EMAIL),
+        normalise_email(pl.col("email")).alias("email"),
+        *[_blank_to_null(pl.col(c)).alias(c) for c in (*TEXT_COLUMNS, "custom_fields", "tags")],
+        _blank_to_null(pl.col("status")).alias("_given_status"),
+        _blank_to_null(pl.col("status")).str.to_lowercase().alias("status"),
+    )
+    df = df.join(_parse_json_cells(df), on=ROW_INDEX, how="left", maintain_order="left")
+    df = df.with_columns(
+        pl.col("custom_fields").alias("custom_fields_given"),
+        pl.when(pl.col("custom_fields").is_null())
+        .then(pl.col("custom_fields_extra_type"))
+        .otherwise(pl.col("custom_fields_type"))
+        .alias("custom_fields_type"),
+        pl.col("custom_fields_merged").alias("custom_fields"),
+        pl.col("tags").alias("_tags_cell"),
+    )
+    df = df.with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
+    df = df.with_columns(pl.coalesce(_error_reasons(df)).alias(ERROR_REASON))
+    valid = pl.col(ERROR_REASON).is_null()
+    df = df.with_columns(
+        (valid & pl.when(valid).then(pl.col("email")).is_first_distinct()).alias(IS_FIRST)
+    )
+    return df.select(PREPARED_SCHEMA_COLUMNS)

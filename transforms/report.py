@@ -1,0 +1,67 @@
+"""The import report (SPEC section 7) and the per-row outcome list."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import polars as pl
+
+from transforms.classify import DUPLICATE, ERROR, count_outcomes
+from transforms.fields import ERROR_REASON, OUTCOME, RAW_EMAIL, ROW_INDEX
+
+SAMPLE_SIZE: Final = 100
+
+
+def build_report(classified: pl.DataFrame) -> dict[str, Any]:
+    """The six contract keys from classified rows, samples cut at 100 in input order."""
+    counts = count_outcomes(classified)
+    ordered = classified.sort(ROW_INDEX)
+    duplicate_emails = (
+        ordered.filter(pl.col(OUTCOME) == DUPLICATE).head(SAMPLE_SIZE).get_column("email")
+    )
+    errors = (
+        ordered.filter(pl.col(OUTCOME) == ERROR)
+        .head(SAMPLE_SIZE)
+        .select(
+            pl.col(ROW_INDEX).alias("index"),
+            pl.col(RAW_EMAIL).alias("email"),
+            pl.col(ERROR_REASON).alias("reason"),
+        )
+    )
+    return {
+        "created": counts["created"],
+        "restored": counts["restored"],
+        "duplicates": counts["duplicate"],
+        "errors": counts["error"],
+        "duplicateEmails": duplicate_emails.to_list(),
+        "errorDetails": errors.to_dicts(),
+    }
+
+
+def outcome_rows(classified: pl.DataFrame) -> pl.DataFrame:
+    """Every row's outcome: index, email (normalised, or as given for errors), outcome, reason."""
+    return classified.sort(ROW_INDEX).select(
+        pl.col(ROW_INDEX).alias("index"),
+        pl.when(pl.col(OUTCOME) == ERROR)
+        .then(pl.col(RAW_EMAIL))
+        .otherwise(pl.col("email"))
+        .alias("email"),
+        pl.col(OUTCOME).alias("outcome"),
+        pl.col(ERROR_REASON).fill_null("").alias("reason"),
+    )
+
+
+FORMULA_PREFIXES: Final = ("=", "+", "-", "@")
+
+
+def escape_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with `'`."""
+    risky = "^[" + "".join("\\" + p for p in FORMULA_PREFIXES) + "]"
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(risky))
+        .then(pl.format("'{}", pl.col(name)))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
