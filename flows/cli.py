@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
+from flows.formats import FORMATS
 from flows.settings import DEFAULT_WORKSPACE, apply_prefect_defaults
-from transforms.errors import ImportRequestError
+from transforms.errors import ImportRequestError, UnreadableSourceError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -38,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--contact-limit", type=int, metavar="N")
 
     imp = commands.add_parser("import", help="import a file of leads")
-    imp.add_argument("source", help="a .csv, .tsv, .json, .ndjson or .jsonl file")
+    imp.add_argument(
+        "source",
+        help="a .csv, .tsv, .json, .ndjson, .jsonl, .parquet or .xlsx file (text formats may be "
+        "gzip-compressed, e.g. .csv.gz), or - for standard input (with --format)",
+    )
     imp.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="SLUG")
     imp.add_argument(
         "--no-restore", action="store_true", help="count soft-deleted matches as duplicates"
@@ -46,9 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true", help="classify and report, write nothing")
     imp.add_argument("--json", action="store_true", help="print the report as one JSON document")
     imp.add_argument("--outcomes", metavar="PATH", help="write every row's outcome to a CSV file")
+    imp.add_argument("--format", choices=FORMATS, help="the reader to use, whatever the name")
+    imp.add_argument("--sheet", metavar="NAME", help="the XLSX sheet to read (default: the first)")
     imp.add_argument(
-        "--format", choices=["csv", "tsv", "json", "ndjson"], help="override the extension"
+        "--commit-every",
+        type=int,
+        metavar="N",
+        help="commit after every N rows instead of once at the end (long backfills)",
     )
+    imp.add_argument("--quiet", action="store_true", help="no progress display on stderr")
 
     delete = commands.add_parser("delete", help="soft delete leads by email")
     delete.add_argument("--workspace", required=True, metavar="SLUG")
@@ -98,24 +113,56 @@ def _quiet_request_errors() -> None:
                 handler.addFilter(hide)
 
 
+@contextmanager
+def _source_path(source: str, fmt: str | None) -> Iterator[str]:
+    """The file to import: SOURCE itself, or standard input spooled to a temporary file."""
+    if source != "-":
+        yield source
+        return
+    if fmt is None:
+        raise UnreadableSourceError("reading standard input (-) needs --format")
+    with tempfile.TemporaryDirectory(prefix="leads-stdin-") as folder:
+        path = Path(folder) / f"stdin.{fmt}"
+        with path.open("wb") as spool:
+            shutil.copyfileobj(sys.stdin.buffer, spool, length=1 << 20)
+        yield str(path)
+
+
+def _progress(quiet: bool) -> AbstractContextManager[object]:
+    """A progress display on stderr for interactive runs; nothing when quiet or piped."""
+    from flows import progress
+
+    if quiet or not sys.stderr.isatty():
+        return nullcontext()
+    display = progress.RichProgress()
+    progress.install(display)
+    return display
+
+
 def _run_import(args: argparse.Namespace) -> int:
     apply_prefect_defaults()
     from flows.import_flow import import_leads_flow
 
     _quiet_request_errors()
-
-    state = import_leads_flow(
-        source=args.source,
-        workspace=args.workspace,
-        restore_soft_deleted=not args.no_restore,
-        dry_run=args.dry_run,
-        format=args.format,
-        outcomes=args.outcomes,
-        return_state=True,
-    )
+    if args.commit_every is not None and args.commit_every < 1:
+        raise UnreadableSourceError("--commit-every must be a positive number of rows")
+    with _source_path(args.source, args.format) as path, _progress(args.quiet):
+        state = import_leads_flow(
+            source=path,
+            workspace=args.workspace,
+            restore_soft_deleted=not args.no_restore,
+            dry_run=args.dry_run,
+            format=args.format,
+            sheet=args.sheet,
+            commit_every=args.commit_every,
+            outcomes=args.outcomes,
+            return_state=True,
+        )
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
+    if args.source == "-":
+        result["source"] = "-"
     if args.json:
         print(json.dumps(result))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
 
-from flows.settings import DATABASE_URL_ENV, data_dir
+from flows.settings import DATABASE_URL_ENV, POOL_SIZE, data_dir
 from transforms.errors import WorkspaceNotFoundError
 from transforms.sqlfiles import load_sql
 
@@ -86,15 +89,40 @@ def connect(url: str | None = None) -> Connection:
     return conn
 
 
+_pools: dict[str, QueuePool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(url: str) -> QueuePool:
+    """The process's connection pool for a URL (API batches skip the connection set-up)."""
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None:
+            pool = QueuePool(
+                lambda: connect(url),
+                pool_size=POOL_SIZE,
+                max_overflow=-1,
+                pre_ping=True,
+                dialect=postgresql.psycopg2.dialect(),
+            )
+            _pools[url] = pool
+        return pool
+
+
 @contextmanager
 def transaction(url: str | None = None) -> Iterator[Connection]:
-    """One connection, one transaction: commit on success, roll back on any exception."""
-    conn = connect(url)
+    """One pooled connection, one transaction: commit on success, roll back on any exception."""
+    pooled = _pool(url or database_url()).connect()
+    conn: Connection = pooled.dbapi_connection  # type: ignore[assignment]
     try:
         with conn:
             yield conn
+    except BaseException:
+        if conn.closed:
+            pooled.invalidate()
+        raise
     finally:
-        conn.close()
+        pooled.close()
 
 
 def init_schema(conn: Connection) -> None:

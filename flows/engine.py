@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -22,11 +22,11 @@ from flows.database import (
 )
 from flows.settings import DEFAULT_WORKSPACE
 from transforms.classify import RESTORED, batch_emails, classify, count_outcomes
-from transforms.errors import EmptyInputError
+from transforms.errors import EmptyInputError, PlanLimitExceededError
 from transforms.fields import SOURCE_API
 from transforms.normalise import normalise_email, prepare_leads
 from transforms.records import frame_to_raw_frame, records_to_raw_frame
-from transforms.report import build_report
+from transforms.report import build_report, merge_reports
 from transforms.write_plan import created_rows, restored_rows
 
 
@@ -51,45 +51,88 @@ def resolve_workspace(conn: Connection, slug: str) -> Workspace:
     return find_workspace(conn, slug)
 
 
-def import_prepared(
+def import_batch(
     conn: Connection,
     workspace: Workspace,
     prepared: pl.DataFrame,
     *,
     restore_soft_deleted: bool = True,
-    dry_run: bool = False,
     default_source: str = SOURCE_API,
 ) -> ImportResult:
-    """Classify prepared rows under the workspace lock and write them, in the caller's transaction.
-
-    The caller commits; for a dry run everything is classified and counted and nothing is
-    written (the caller rolls back).
-    """
-    if prepared.height == 0:
-        raise EmptyInputError()
+    """Classify one prepared batch under the workspace lock and write it, in the caller's
+    transaction (earlier batches of the same transaction count as existing leads)."""
     started = time.perf_counter()
     with conn.cursor() as cur:
         store.lock_workspace(cur, workspace.id)
         existing = store.fetch_existing(cur, workspace.id, batch_emails(prepared))
         classified = classify(prepared, existing, restore_soft_deleted=restore_soft_deleted)
         counts = count_outcomes(classified)
-        remaining = store.check_plan_limit(
-            cur, workspace.id, counts["created"] + counts[RESTORED]
+        remaining = store.check_plan_limit(cur, workspace.id, counts["created"] + counts[RESTORED])
+        store.insert_created(
+            cur, workspace.id, created_rows(classified, default_source=default_source)
         )
-        if not dry_run:
-            store.insert_created(
-                cur, workspace.id, created_rows(classified, default_source=default_source)
-            )
-            store.restore_leads(cur, workspace.id, restored_rows(classified))
+        store.restore_leads(cur, workspace.id, restored_rows(classified))
     report = build_report(classified)
     report.update(
-        workspace=workspace.slug,
-        dryRun=dry_run,
         total=prepared.height,
         remainingCapacity=remaining,
         loadMs=round((time.perf_counter() - started) * 1000, 1),
     )
     return ImportResult(report, classified)
+
+
+def import_batches(
+    conn: Connection,
+    workspace: Workspace,
+    batches: Iterable[pl.DataFrame],
+    *,
+    restore_soft_deleted: bool = True,
+    dry_run: bool = False,
+    default_source: str = SOURCE_API,
+    commit_every: int | None = None,
+    on_batch: Callable[[ImportResult], None] | None = None,
+) -> dict[str, Any]:
+    """Import prepared batches of one input in input order and return the combined report.
+
+    Everything is one transaction, left open for the caller to commit, unless `commit_every`
+    commits after every batch that brings the uncommitted rows to at least that many. A dry
+    run writes too, so that later batches see earlier ones, and is rolled back here.
+    """
+    reports: list[dict[str, Any]] = []
+    uncommitted = 0
+    uncommitted_added = 0  # leads made active by batches not committed yet
+    for prepared in batches:
+        if prepared.height == 0:
+            continue
+        try:
+            result = import_batch(
+                conn,
+                workspace,
+                prepared,
+                restore_soft_deleted=restore_soft_deleted,
+                default_source=default_source,
+            )
+        except PlanLimitExceededError as error:
+            # The uncommitted batches roll back: state the active leads the workspace keeps.
+            raise PlanLimitExceededError(
+                error.limit, error.active - uncommitted_added, error.would_reach
+            ) from None
+        reports.append(result.report)
+        if on_batch is not None:
+            on_batch(result)
+        uncommitted += prepared.height
+        uncommitted_added += result.report["created"] + result.report["restored"]
+        if commit_every and not dry_run and uncommitted >= commit_every:
+            conn.commit()
+            uncommitted = 0
+            uncommitted_added = 0
+    if not reports:
+        raise EmptyInputError()
+    if dry_run:
+        conn.rollback()
+    report = merge_reports(reports)
+    report.update(workspace=workspace.slug, dryRun=dry_run)
+    return report
 
 
 def import_leads(
@@ -114,15 +157,17 @@ def import_leads(
     prepared = prepare_leads(raw)
     with transaction(database or _cached_database_url()) as conn:
         target = resolve_workspace(conn, workspace)
-        result = import_prepared(
-            conn, target, prepared,
-            restore_soft_deleted=restore_soft_deleted, dry_run=dry_run, default_source=source,
+        report = import_batches(
+            conn,
+            target,
+            [prepared],
+            restore_soft_deleted=restore_soft_deleted,
+            dry_run=dry_run,
+            default_source=source,
         )
-        if dry_run:
-            conn.rollback()
     if warnings:
-        result.report["warnings"] = warnings
-    return result.report
+        report["warnings"] = warnings
+    return report
 
 
 def soft_delete_leads(

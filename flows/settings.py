@@ -10,6 +10,7 @@ DATABASE_URL_ENV: Final = "DATABASE_URL"
 DATA_DIR_ENV: Final = "LEADS_DATA_DIR"
 DEFAULT_WORKSPACE: Final = "default"
 COPY_BUFFER_BYTES: Final = 1 << 20
+POOL_SIZE: Final = 4  # idle connections kept per database URL
 
 # Prefect runs offline by default: no telemetry, no update checks, quiet temporary server.
 PREFECT_DEFAULTS: Final[dict[str, str]] = {

@@ -31,6 +31,7 @@ def fetch_existing(cur: Cursor, workspace_id: int, emails: pl.Series) -> pl.Data
         return pl.DataFrame(schema=EXISTING_SCHEMA)
     cur.execute(load_sql("create_batch_emails"))
     _copy(cur, "copy_batch_emails", emails.to_frame())
+    cur.execute(load_sql("analyze_batch_emails"))  # a temp table has no statistics otherwise
     cur.execute(load_sql("existing_leads"), {"workspace_id": workspace_id})
     return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
 

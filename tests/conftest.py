@@ -19,6 +19,17 @@ from flows.database import Workspace, connect, create_workspace, init_schema  # 
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = REPO / ".cache" / "test-data"
+# tests/data/leads.csv written in every other supported format: the same six leads.
+OTHER_FORMATS = [
+    "leads.tsv",
+    "leads.json",
+    "leads.ndjson",
+    "leads.parquet",
+    "leads.xlsx",
+    "leads.csv.gz",
+    "leads.json.gz",
+    "leads.ndjson.gz",
+]
 
 
 def _server_url() -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tests.conftest import make_workspace
+from tests.conftest import OTHER_FORMATS, make_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "examples" / "leads.csv"
@@ -183,3 +183,77 @@ def test_db_init_is_idempotent(database_url: str, capsys) -> None:
     for _ in range(2):
         code, out = _run_cli(["db", "init"], capsys)
         assert code == 0 and "schema is up to date" in out
+
+
+CONTRACT_KEYS = ("created", "restored", "duplicates", "errors", "duplicateEmails", "errorDetails")
+
+
+def _state(db, workspace_id: int) -> list[tuple]:
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT email, first_name, company, title, status, source, custom_fields, tags, "
+            "deleted_at IS NULL FROM leads WHERE workspace_id = %s ORDER BY email, id",
+            (workspace_id,),
+        )
+        return cur.fetchall()
+
+
+def test_every_format_gives_the_same_report_and_state(prefect_api_url: str, db) -> None:
+    from flows.engine import import_leads, soft_delete_leads
+    from flows.import_flow import import_leads_flow
+
+    outcomes = {}
+    for name in ["leads.csv", *OTHER_FORMATS]:
+        workspace = make_workspace(db)
+        import_leads([{"email": "bob@example.com", "tags": ["old"]}], workspace.slug)
+        soft_delete_leads(workspace.slug, ["bob@example.com"])
+        report = import_leads_flow(source=str(DATA / name), workspace=workspace.slug)
+        outcomes[name] = ({k: report[k] for k in CONTRACT_KEYS}, _state(db, workspace.id))
+    expected = outcomes["leads.csv"]
+    assert expected[0]["restored"] == 1 and expected[0]["created"] == 1
+    for name, got in outcomes.items():
+        assert got == expected, name
+
+
+def test_cli_reads_standard_input(prefect_api_url: str, db, capsys, monkeypatch) -> None:
+    import io
+
+    workspace = make_workspace(db)
+    data = (DATA / "leads.ndjson").read_bytes()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, out = _run_cli(
+        ["import", "-", "--format", "ndjson", "--workspace", workspace.slug, "--json"], capsys
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert (report["created"], report["source"], report["format"]) == (2, "-", "ndjson")
+    assert _run_cli(["import", "-", "--workspace", workspace.slug, "--json"], capsys)[0] == 2
+
+
+def test_commit_every_keeps_earlier_batches_and_resumes(
+    prefect_api_url: str, db, capsys, tmp_path: Path
+) -> None:
+    rows = "\n".join(f"lead{i}@example.com" for i in range(10))
+    source = tmp_path / "ten.csv"
+    source.write_text("email\n" + rows + "\n")
+    workspace = make_workspace(db, contact_limit=5)
+    command = ["import", str(source), "--workspace", workspace.slug, "--json"]
+    code, _ = _run_cli([*command, "--commit-every", "4"], capsys)
+    assert code == 3  # the second batch of 4 would pass the limit of 5
+    assert len(_leads(db, workspace.id)) == 4  # the first batch was committed
+
+    with db.cursor() as cur:
+        cur.execute("UPDATE workspaces SET contact_limit = NULL WHERE id = %s", (workspace.id,))
+    code, out = _run_cli([*command, "--commit-every", "4"], capsys)
+    report = json.loads(out)
+    assert code == 0 and (report["created"], report["duplicates"]) == (6, 4)
+
+
+def test_one_transaction_by_default_rejects_everything(
+    prefect_api_url: str, db, capsys, tmp_path: Path
+) -> None:
+    source = tmp_path / "ten.csv"
+    source.write_text("email\n" + "\n".join(f"x{i}@example.com" for i in range(10)) + "\n")
+    workspace = make_workspace(db, contact_limit=9)
+    code, _ = _run_cli(["import", str(source), "--workspace", workspace.slug, "--json"], capsys)
+    assert code == 3 and _leads(db, workspace.id) == []

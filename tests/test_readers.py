@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from flows.readers import read_source
+from tests.conftest import OTHER_FORMATS
 from transforms.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
 from transforms.headers import map_headers
 from transforms.normalise import prepare_leads
@@ -32,11 +33,20 @@ def _prepared(name: str) -> pl.DataFrame:
     return prepare_leads(raw).select(COMPARED)
 
 
-@pytest.mark.parametrize("name", ["leads.tsv", "leads.json", "leads.ndjson"])
+@pytest.mark.parametrize("name", OTHER_FORMATS)
 def test_every_format_prepares_like_csv(name: str) -> None:
     expected = _prepared("leads.csv").with_columns(pl.col("custom_fields").str.replace_all(" ", ""))
     got = _prepared(name).with_columns(pl.col("custom_fields").str.replace_all(" ", ""))
     assert got.to_dicts() == expected.to_dicts()
+
+
+def test_xlsx_sheet_by_name() -> None:
+    raw, _ = read_source(DATA / "leads.xlsx", sheet="Leads")
+    assert raw.height == 6
+    with pytest.raises(NoEmailColumnError):
+        read_source(DATA / "leads.xlsx", sheet="Notes")
+    with pytest.raises(UnreadableSourceError):
+        read_source(DATA / "leads.xlsx", sheet="Missing")
 
 
 def test_csv_fixture_outcomes() -> None:

@@ -47,9 +47,13 @@ def classify(
         .then(pl.lit(DUPLICATE))
         .otherwise(pl.lit(CREATED))
     )
-    return joined.with_columns(outcome.alias(OUTCOME)).with_columns(
-        pl.when(pl.col(OUTCOME) == RESTORED).then(pl.col(RESTORE_ID)).alias(RESTORE_ID)
-    ).drop("has_active")
+    return (
+        joined.with_columns(outcome.alias(OUTCOME))
+        .with_columns(
+            pl.when(pl.col(OUTCOME) == RESTORED).then(pl.col(RESTORE_ID)).alias(RESTORE_ID)
+        )
+        .drop("has_active")
+    )
 
 
 def count_outcomes(classified: pl.DataFrame) -> dict[str, int]:

@@ -1,10 +1,10 @@
-"""Normalise and validate a raw frame (SPEC section 3), then mark in-batch duplicates (section 4)."""
+"""Normalise and validate a raw frame (SPEC 3), then mark in-batch duplicates (SPEC 4)."""
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 
+from transforms.duckdb_session import duckdb_cursor
 from transforms.fields import (
     COLUMN_TO_API,
     ERROR_REASON,
@@ -57,8 +57,9 @@ def email_is_valid(email: pl.Expr) -> pl.Expr:
 
 def _parse_json_cells(raw: pl.DataFrame) -> pl.DataFrame:
     """Run the DuckDB JSON pass over the customFields and tags cells."""
-    cells = raw.select(ROW_INDEX, "custom_fields", "custom_fields_extra", "tags")  # noqa: F841
-    with duckdb.connect() as con:
+    cells = raw.select(ROW_INDEX, "custom_fields", "custom_fields_extra", "tags")
+    with duckdb_cursor() as con:
+        con.register("cells", cells)
         return con.sql(load_sql("duckdb/parse_json_cells")).pl()
 
 
@@ -80,9 +81,7 @@ def _error_reasons(df: pl.DataFrame) -> list[pl.Expr]:
         field = COLUMN_TO_API.get(column, "customFields")
         has_nul = pl.col(f"_raw_{column}").str.contains("\x00", literal=True)
         reasons.append(pl.when(has_nul).then(pl.lit(f"{field} contains a NUL character")))
-    reasons.append(
-        pl.when(~email_is_valid(pl.col("email"))).then(pl.lit("invalid email format"))
-    )
+    reasons.append(pl.when(~email_is_valid(pl.col("email"))).then(pl.lit("invalid email format")))
     for column, limit in TEXT_LIMITS.items():
         too_long = pl.col(column).str.len_chars() > limit
         reasons.append(

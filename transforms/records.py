@@ -41,48 +41,64 @@ def _cell(field: str, value: Any) -> tuple[str | None, str | None]:
     return None, f"{field} must be a string"
 
 
+def _column_cells(field: str, values: list[Any]) -> tuple[list[str | None], list[str | None]]:
+    """Text cells and type errors for one field's values (plain strings take the fast path)."""
+    if field not in ("customFields", "tags") and all(
+        value is None or type(value) is str for value in values
+    ):
+        return values, [None] * len(values)
+    pairs = [_cell(field, value) for value in values]
+    return [cell for cell, _ in pairs], [error for _, error in pairs]
+
+
 def records_to_raw_frame(records: Iterable[Mapping[str, Any]]) -> tuple[pl.DataFrame, list[str]]:
     """Build the raw frame from dicts keyed by API field names (snake_case also accepted).
 
-    The input is Python objects, so this boundary walks them once; everything after is vectorised.
-    Returns the frame and warnings naming unknown keys.
+    The input is Python objects, so this boundary walks them once per field; everything after
+    is vectorised. Returns the frame and warnings naming unknown keys.
     """
-    rows = list(records)
-    columns: dict[str, list[str | None]] = {column: [] for column in RAW_COLUMNS}
-    errors: list[str | None] = []
-    unknown: set[str] = set()
-    for position, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            for values in columns.values():
-                values.append(None)
-            errors.append(f"row {position} is not an object")
+    rows: list[Mapping[str, Any]] = []
+    not_objects: list[str | None] = []
+    for position, row in enumerate(records):
+        is_object = isinstance(row, Mapping)
+        rows.append(row if is_object else {})
+        not_objects.append(None if is_object else f"row {position} is not an object")
+    keys: set[Any] = set().union(*rows)
+    columns: dict[str, list[str | None]] = {}
+    errors: list[list[str | None]] = [not_objects]
+    for column in RAW_COLUMNS:
+        field = COLUMN_TO_API[column]
+        if field in keys and column in keys and field != column:
+            values = [row.get(field, row.get(column)) for row in rows]
+        elif field in keys or column in keys:
+            key = field if field in keys else column
+            values = [row.get(key) for row in rows]
+        else:
+            columns[column] = [None] * len(rows)
             continue
-        first_error: str | None = None
-        for column in RAW_COLUMNS:
-            field = COLUMN_TO_API[column]
-            value = row.get(field, row.get(column))
-            cell, error = _cell(field, value)
-            columns[column].append(cell)
-            first_error = first_error or error
-        errors.append(first_error)
-        unknown.update(k for k in row if k not in API_TO_COLUMN and k not in COLUMN_TO_API)
+        columns[column], column_errors = _column_cells(field, values)
+        errors.append(column_errors)
+    first_errors = [
+        next((e for e in row_errors if e), None) for row_errors in zip(*errors, strict=True)
+    ]
     frame = pl.DataFrame(
         {
             ROW_INDEX: pl.int_range(len(rows), eager=True, dtype=pl.Int64),
             **columns,
             "custom_fields_extra": [None] * len(rows),
-            INPUT_ERROR: errors,
+            INPUT_ERROR: first_errors if len(errors) > 1 else not_objects,
         },
         schema_overrides={c: pl.String for c in (*RAW_COLUMNS, "custom_fields_extra", INPUT_ERROR)},
     )
+    unknown = {k for k in keys if k not in API_TO_COLUMN and k not in COLUMN_TO_API}
     warnings = (
         ["ignored unknown fields: " + ", ".join(sorted(map(str, unknown)))] if unknown else []
     )
     return frame, warnings
 
 
-def frame_to_raw_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Map a Polars frame's columns like file headers; lists and structs become JSON cells."""
+def frame_as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text, lists and structs as JSON text (typed tables read like files)."""
     cast: list[pl.Expr] = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)
@@ -90,8 +106,12 @@ def frame_to_raw_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
             wrapped = pl.struct(column.alias("v")).struct.json_encode().str.slice(5)
             column = pl.when(column.is_not_null()).then(wrapped.str.head(-1))
         cast.append(column.cast(pl.String).alias(name))
-    text = frame.select(cast)
-    mapping = map_headers(list(text.columns))
+    return frame.select(cast)
+
+
+def frame_to_raw_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Map a Polars frame's columns like file headers; lists and structs become JSON cells."""
+    mapping = map_headers(list(frame.columns))
     if not mapping.has_email:
-        raise NoEmailColumnError(list(text.columns))
-    return to_raw_frame(text, mapping), mapping.warnings()
+        raise NoEmailColumnError(list(frame.columns))
+    return to_raw_frame(frame_as_text(frame), mapping), mapping.warnings()

@@ -10,6 +10,7 @@ from transforms.classify import DUPLICATE, ERROR, count_outcomes
 from transforms.fields import ERROR_REASON, OUTCOME, RAW_EMAIL, ROW_INDEX
 
 SAMPLE_SIZE: Final = 100
+_COUNTED: Final = ("created", "restored", "duplicates", "errors")
 
 
 def build_report(classified: pl.DataFrame) -> dict[str, Any]:
@@ -36,6 +37,17 @@ def build_report(classified: pl.DataFrame) -> dict[str, Any]:
         "duplicateEmails": duplicate_emails.to_list(),
         "errorDetails": errors.to_dicts(),
     }
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine the reports of consecutive batches of one input (samples stay cut at 100)."""
+    merged: dict[str, Any] = {key: sum(r[key] for r in reports) for key in _COUNTED}
+    for key in ("duplicateEmails", "errorDetails"):
+        merged[key] = [item for r in reports for item in r[key]][:SAMPLE_SIZE]
+    merged["total"] = sum(r["total"] for r in reports)
+    merged["remainingCapacity"] = reports[-1]["remainingCapacity"]
+    merged["loadMs"] = round(sum(r["loadMs"] for r in reports), 1)
+    return merged
 
 
 def outcome_rows(classified: pl.DataFrame) -> pl.DataFrame:

@@ -1,0 +1,101 @@
+"""Run `leads import FILE --workspace W --json` as a subprocess; wall time and peak RSS.
+
+The RSS is sampled every 50 ms over the process and all its children (the Prefect temporary
+server included), the way `/usr/bin/time -v` would see the whole tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class RssPeaks:
+    """The largest RSS seen: of the import process alone and of its whole process tree."""
+
+    main: int = 0
+    tree: int = 0
+
+
+@dataclass
+class CliRun:
+    wall_s: float
+    report: dict[str, Any]
+    peaks: RssPeaks = field(default_factory=RssPeaks)
+
+    @property
+    def flow_s(self) -> float | None:
+        """The flow's own start-to-end, from the report's `timings` (None if absent)."""
+        timings = self.report.get("timings") or {}
+        flow_ms = timings.get("flowMs")
+        return None if flow_ms is None else flow_ms / 1000
+
+
+def leads_command() -> str:
+    """The `leads` console script of the running environment."""
+    beside = Path(sys.executable).parent / "leads"
+    return str(beside) if beside.exists() else (shutil.which("leads") or "leads")
+
+
+def _tree_rss(process: psutil.Process) -> tuple[int, int]:
+    main = process.memory_info().rss
+    total = main
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return main, total
+
+
+def _sample(pid: int, peaks: RssPeaks, done: threading.Event) -> None:
+    try:
+        process = psutil.Process(pid)
+        while not done.is_set():
+            main, tree = _tree_rss(process)
+            peaks.main, peaks.tree = max(peaks.main, main), max(peaks.tree, tree)
+            done.wait(0.05)
+    except psutil.Error:
+        return
+
+
+def _failure(command: list[str], code: int, stderr: Path) -> RuntimeError:
+    tail = stderr.read_text(errors="replace")[-3000:]
+    return RuntimeError(f"{' '.join(command)} exited with {code}:\n{tail}")
+
+
+def run_import(
+    source: Path, workspace: str, database_url: str, log_dir: Path, label: str
+) -> CliRun:
+    """Import `source` into a fresh database copy through the CLI; raise if it fails."""
+    command = [leads_command(), "import", str(source), "--workspace", workspace, "--json"]
+    env = {**os.environ, "DATABASE_URL": database_url}
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = log_dir / f"{label}.json", log_dir / f"{label}.stderr"
+    peaks, done = RssPeaks(), threading.Event()
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        sampler = threading.Thread(target=_sample, args=(process.pid, peaks, done), daemon=True)
+        sampler.start()
+        code = process.wait()
+        wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if code != 0:
+        raise _failure(command, code, stderr_path)
+    report = json.loads(stdout_path.read_text())
+    return CliRun(wall_s=wall, report=report, peaks=peaks)
