@@ -90,12 +90,29 @@ def status_values(extra: st.SearchStrategy[Any] | None = None) -> st.SearchStrat
 
 # --- properties 1 and 2: the whole import against the database ---------------------------
 
-BASE_EMAILS = ["ann@ex.com", "bob@ex.com", "ann@mail.org", "c.d+o'n@ex.com", "kim@ex.com",
-               "x`y@ex.com"]
+BASE_EMAILS = [
+    "ann@ex.com",
+    "bob@ex.com",
+    "ann@mail.org",
+    "c.d+o'n@ex.com",
+    "kim@ex.com",
+    "x`y@ex.com",
+]
 OTHER_EMAIL = "zed@ex.com"  # exists in the workspace, never imported
 INVALID_EMAILS = [
-    "ann@", "@ex.com", "ann@@ex.com", "ann..b@ex.com", ".ann@ex.com", "ann.@ex.com", "ann@ex",
-    "ann@-ex.com", "ann@ex.c0m", "ann @ex.com", "ann@ex..com", "josé@ex.com", "ann\x00@ex.com",
+    "ann@",
+    "@ex.com",
+    "ann@@ex.com",
+    "ann..b@ex.com",
+    ".ann@ex.com",
+    "ann.@ex.com",
+    "ann@ex",
+    "ann@-ex.com",
+    "ann@ex.c0m",
+    "ann @ex.com",
+    "ann@ex..com",
+    "josé@ex.com",
+    "ann\x00@ex.com",
 ]
 MISSING = object()  # the row has no "email" key at all
 
@@ -115,8 +132,20 @@ def api_email(draw: st.DrawFn) -> Any:
 
 
 def short_text(field: str, limit: int) -> st.SearchStrategy[Any]:
-    plain = st.sampled_from(["Ann", "Zoë", "O'Brien", "a,b", 'say "hi"', "back\\slash", "\\.",
-                             f"two\nlines {field}", "", "  "])
+    plain = st.sampled_from(
+        [
+            "Ann",
+            "Zoë",
+            "O'Brien",
+            "a,b",
+            'say "hi"',
+            "back\\slash",
+            "\\.",
+            f"two\nlines {field}",
+            "",
+            "  ",
+        ]
+    )
     broken = st.sampled_from(["x" * (limit + 1), "a\x00b", 7])
     return rarely(padded(plain), broken)
 
@@ -127,22 +156,45 @@ def rarely(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]) -> st
 
 
 JSON_SCALARS = st.one_of(
-    st.integers(-5, 5), st.booleans(), st.none(),
+    st.integers(-5, 5),
+    st.booleans(),
+    st.none(),
     st.sampled_from(["x", " y ", "", "\\u0000", "é", 'q"t', "back\\slash", "null"]),
 )
-JSON_VALUES = st.one_of(JSON_SCALARS, st.dictionaries(st.sampled_from(["n", "m"]), JSON_SCALARS,
-                                                      max_size=2))
+JSON_VALUES = st.one_of(
+    JSON_SCALARS, st.dictionaries(st.sampled_from(["n", "m"]), JSON_SCALARS, max_size=2)
+)
 CUSTOM_KEYS = st.sampled_from(["a", "b", "c", " d", "plan"])
-TAG_TEXT = rarely(st.sampled_from(["a", "A", " a ", "", "  ", "b", "vip", "old", "NULL", "a,b",
-                                   'q"t', "back\\slash", "{x}", "é"]),
-                  st.sampled_from(["x" * 101, "a\x00"]))
+TAG_TEXT = rarely(
+    st.sampled_from(
+        [
+            "a",
+            "A",
+            " a ",
+            "",
+            "  ",
+            "b",
+            "vip",
+            "old",
+            "NULL",
+            "a,b",
+            'q"t',
+            "back\\slash",
+            "{x}",
+            "é",
+        ]
+    ),
+    st.sampled_from(["x" * 101, "a\x00"]),
+)
 
 
 def custom_fields() -> st.SearchStrategy[Any]:
     return rarely(
         st.dictionaries(CUSTOM_KEYS, JSON_VALUES, max_size=3),
-        st.one_of(st.sampled_from([[1], 5, ["a"]]),
-                  st.dictionaries(st.just("k"), st.just("nul\x00"), min_size=1)),
+        st.one_of(
+            st.sampled_from([[1], 5, ["a"]]),
+            st.dictionaries(st.just("k"), st.just("nul\x00"), min_size=1),
+        ),
     )
 
 
@@ -162,8 +214,9 @@ def api_row(draw: st.DrawFn) -> dict[str, Any]:
         "lastName": short_text("lastName", 255),
         "title": short_text("title", 255),
         "phone": short_text("phone", 50),
-        "website": rarely(st.sampled_from(["ex.com", " https://ex.com/a "]),
-                          st.just("https://ex.com/a b")),
+        "website": rarely(
+            st.sampled_from(["ex.com", " https://ex.com/a "]), st.just("https://ex.com/a b")
+        ),
         "linkedinUrl": rarely(st.just("https://linkedin.com/in/ann"), st.just("in/\u2003ann")),
         "notes": st.sampled_from(["note", "  ", "multi\nline\n\\.\nnote"]),
         "source": rarely(st.sampled_from(["web", " csv ", ""]), st.just("s" * 256)),
@@ -239,8 +292,11 @@ def arrange(db, workspace_id: int, leads: list[dict[str, Any]]) -> None:
     """Insert the leads with plain SQL, recording each one's id in the dict."""
     with db.cursor() as cur:
         for lead in leads:
-            params = {**lead, "workspace_id": workspace_id,
-                      "custom_fields": Json(lead["custom_fields"])}
+            params = {
+                **lead,
+                "workspace_id": workspace_id,
+                "custom_fields": Json(lead["custom_fields"]),
+            }
             cur.execute(INSERT_LEAD, params)
             (lead["id"],) = cur.fetchone()
 
@@ -254,7 +310,8 @@ def add_campaigns(db, workspace_id: int, leads, memberships: list[list[int]]) ->
             active = sum(1 for lead in chosen.values() if lead["deleted_at"] is None)
             cur.execute(
                 "INSERT INTO campaigns (workspace_id, name, lead_count) VALUES (%s, 'c', %s)"
-                " RETURNING id", (workspace_id, active),
+                " RETURNING id",
+                (workspace_id, active),
             )
             (campaign_id,) = cur.fetchone()
             for lead_id in chosen:
@@ -268,12 +325,14 @@ def canonical(leads: list[dict[str, Any]], known_ids: set[int]) -> list[tuple]:
     out = []
     for lead in leads:
         deleted_at = lead["deleted_at"]
-        out.append((
-            lead["id"] if lead["id"] in known_ids else None,
-            lead["email"],
-            *[json.dumps(lead[c], sort_keys=True) for c in LEAD_FIELDS],
-            None if deleted_at is None else deleted_at.timestamp(),
-        ))
+        out.append(
+            (
+                lead["id"] if lead["id"] in known_ids else None,
+                lead["email"],
+                *[json.dumps(lead[c], sort_keys=True) for c in LEAD_FIELDS],
+                None if deleted_at is None else deleted_at.timestamp(),
+            )
+        )
     return sorted(out, key=repr)
 
 
@@ -301,9 +360,7 @@ def assert_report_matches(report: dict[str, Any], expected: dict[str, Any]) -> N
     for key in ("created", "restored", "duplicates", "errors", "duplicateEmails"):
         assert report[key] == expected[key], key
     details, wanted = report["errorDetails"], expected["errorDetails"]
-    assert [(d["index"], d["email"]) for d in details] == [
-        (w["index"], w["email"]) for w in wanted
-    ]
+    assert [(d["index"], d["email"]) for d in details] == [(w["index"], w["email"]) for w in wanted]
     for detail, want in zip(details, wanted, strict=True):
         assert set(detail) == {"index", "email", "reason"}
         assert detail["reason"] in want["reasons"], (detail, want["reasons"])
@@ -318,8 +375,13 @@ def note_coverage(stored: list[dict[str, Any]], model: ImportModel) -> None:
     by_id = {lead["id"]: lead for lead in stored}
     for lead_id in model.restored_ids:
         target = by_id[lead_id]
-        copies = [lead for lead in stored if lead["email"] == target["email"]
-                  and lead["deleted_at"] is not None and lead is not target]
+        copies = [
+            lead
+            for lead in stored
+            if lead["email"] == target["email"]
+            and lead["deleted_at"] is not None
+            and lead is not target
+        ]
         if copies:
             event("restored one of several soft-deleted copies")
         if any(lead["deleted_at"] == target["deleted_at"] for lead in copies):
@@ -352,9 +414,14 @@ ImportCall = Callable[[Scenario, str, str], dict[str, Any]]
 
 
 def via_import_leads(case: Scenario, slug: str, database_url: str) -> dict[str, Any]:
-    return import_leads(copy.deepcopy(case.rows), slug, dry_run=case.dry_run,
-                        restore_soft_deleted=case.restore, source=case.source,
-                        database=database_url)
+    return import_leads(
+        copy.deepcopy(case.rows),
+        slug,
+        dry_run=case.dry_run,
+        restore_soft_deleted=case.restore,
+        source=case.source,
+        database=database_url,
+    )
 
 
 def batch_ends(rows: list[Any], cuts: list[int]) -> list[int]:
@@ -373,8 +440,14 @@ def via_batches(cuts: list[int]) -> ImportCall:
             start = end
         with transaction(database_url) as conn:
             target = resolve_workspace(conn, slug)
-            return import_batches(conn, target, batches, restore_soft_deleted=case.restore,
-                                  dry_run=case.dry_run, default_source=case.source)
+            return import_batches(
+                conn,
+                target,
+                batches,
+                restore_soft_deleted=case.restore,
+                dry_run=case.dry_run,
+                default_source=case.source,
+            )
 
     return call
 
@@ -393,8 +466,14 @@ def check_against_model(
     workspace = make_workspace(db, contact_limit=limit)
     # Another workspace holding every email, active or deleted later than any of ours: invisible.
     neighbour = make_workspace(db)
-    arrange(db, neighbour.id, [old_lead(email, None if i % 2 else 9, first_name="Neighbour")
-                               for i, email in enumerate(BASE_EMAILS)])
+    arrange(
+        db,
+        neighbour.id,
+        [
+            old_lead(email, None if i % 2 else 9, first_name="Neighbour")
+            for i, email in enumerate(BASE_EMAILS)
+        ],
+    )
     neighbour_before = snapshot(db, neighbour.id, set(), [])
     arrange(db, workspace.id, stored)
     known_ids = {lead["id"] for lead in stored}
@@ -423,7 +502,9 @@ def check_against_model(
             call(case, workspace.slug, database_url)
         error = raised.value
         assert (error.limit, error.active, error.would_reach) == (
-            limit, model.active_before, would_reach,
+            limit,
+            model.active_before,
+            would_reach,
         )
         assert snapshot(db, workspace.id, known_ids, campaigns) == before
         assert snapshot(db, neighbour.id, set(), []) == neighbour_before
@@ -468,32 +549,70 @@ scenarios = st.builds(
 ADDING = ("created", "restored")
 DB_SETTINGS = settings(
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 
 
 @settings(DB_SETTINGS, max_examples=100)
 @given(case=scenarios)
-@example(Scenario(  # several copies, two deleted at the same latest time: the higher id wins
-    rows=[{"email": " ANN@Ex.com ", "firstName": " New ", "status": "REPLIED", "source": "web",
-           "tags": ["b", " a", "b", ""], "customFields": {"a": 2, "z": None}},
-          {"email": "ann@ex.com", "company": "Second"}, {"email": "bob@ex.com"}],
-    stored=[
-        old_lead("ann@ex.com", 1, first_name="Old", company="Acme", tags=["a", "old"],
-                 custom_fields={"a": 1, "b": 1}, source="crm", status="bounced"),
-        old_lead("ann@ex.com", 1, first_name="Tie", tags=["a", "x"], source="crm",
-                 custom_fields={"a": 1, "b": 1}),
-        old_lead("ann@ex.com", 0, first_name="Older"),
-        old_lead("bob@ex.com", 0),
-    ],
-    memberships=[[0, 1, 2, 3], [1]], restore=True, dry_run=False, limit_slack=None, source="api",
-))
-@example(Scenario(  # both samples cut at 100
-    rows=[{"email": "Bob@ex.com"}] * 102 + [{"email": " "}, {"email": "x@"}] * 51,
-    stored=[old_lead("bob@ex.com", 0)], memberships=[], restore=False, dry_run=False,
-    limit_slack=None, source="api",
-))
+@example(
+    Scenario(  # several copies, two deleted at the same latest time: the higher id wins
+        rows=[
+            {
+                "email": " ANN@Ex.com ",
+                "firstName": " New ",
+                "status": "REPLIED",
+                "source": "web",
+                "tags": ["b", " a", "b", ""],
+                "customFields": {"a": 2, "z": None},
+            },
+            {"email": "ann@ex.com", "company": "Second"},
+            {"email": "bob@ex.com"},
+        ],
+        stored=[
+            old_lead(
+                "ann@ex.com",
+                1,
+                first_name="Old",
+                company="Acme",
+                tags=["a", "old"],
+                custom_fields={"a": 1, "b": 1},
+                source="crm",
+                status="bounced",
+            ),
+            old_lead(
+                "ann@ex.com",
+                1,
+                first_name="Tie",
+                tags=["a", "x"],
+                source="crm",
+                custom_fields={"a": 1, "b": 1},
+            ),
+            old_lead("ann@ex.com", 0, first_name="Older"),
+            old_lead("bob@ex.com", 0),
+        ],
+        memberships=[[0, 1, 2, 3], [1]],
+        restore=True,
+        dry_run=False,
+        limit_slack=None,
+        source="api",
+    )
+)
+@example(
+    Scenario(  # both samples cut at 100
+        rows=[{"email": "Bob@ex.com"}] * 102 + [{"email": " "}, {"email": "x@"}] * 51,
+        stored=[old_lead("bob@ex.com", 0)],
+        memberships=[],
+        restore=False,
+        dry_run=False,
+        limit_slack=None,
+        source="api",
+    )
+)
 def test_import_matches_model(db, database_url, case):
     check_against_model(db, database_url, case, via_import_leads)
 
@@ -501,8 +620,15 @@ def test_import_matches_model(db, database_url, case):
 @settings(DB_SETTINGS, max_examples=50)
 @given(case=scenarios, cuts=st.lists(st.integers(1, 40), min_size=1, max_size=4))
 @example(  # the second batch passes the plan limit: the workspace still has 0 active leads
-    case=Scenario(rows=[{"email": "ann@ex.com"}, {"email": "bob@ex.com"}], stored=[],
-                  memberships=[], restore=True, dry_run=False, limit_slack=1, source="api"),
+    case=Scenario(
+        rows=[{"email": "ann@ex.com"}, {"email": "bob@ex.com"}],
+        stored=[],
+        memberships=[],
+        restore=True,
+        dry_run=False,
+        limit_slack=1,
+        source="api",
+    ),
     cuts=[1],
 )
 def test_batched_import_matches_model(db, database_url, case, cuts):
@@ -514,24 +640,78 @@ def test_batched_import_matches_model(db, database_url, case, cuts):
 
 UNICODE = st.characters(exclude_categories=("Cs", "Cn"), exclude_characters="\x00")
 ODD_SPACE = st.sampled_from([*WHITESPACE, "\x1c", "\x1f", "\u200b", "\ufeff"])
-TEXT = st.tuples(st.text(UNICODE, max_size=6), st.text(ODD_SPACE, max_size=2),
-                 st.text(UNICODE, max_size=6)).map("".join)
+TEXT = st.tuples(
+    st.text(UNICODE, max_size=6), st.text(ODD_SPACE, max_size=2), st.text(UNICODE, max_size=6)
+).map("".join)
 WITH_NUL = st.tuples(TEXT, TEXT).map("\x00".join)
 
 VALID_LOCAL = st.sampled_from(
-    ["a", "Z", "0", "ann", "+tag", "!#$%&'*/=?^_`{|}~-", "\u212a", "O'Neil", "x" * 20,
-     "\u1fef"]  # U+1FEF GREEK VARIA: NFC makes it "`"
+    [
+        "a",
+        "Z",
+        "0",
+        "ann",
+        "+tag",
+        "!#$%&'*/=?^_`{|}~-",
+        "\u212a",
+        "O'Neil",
+        "x" * 20,
+        "\u1fef",
+    ]  # U+1FEF GREEK VARIA: NFC makes it "`"
 )
 VALID_LABEL = st.sampled_from(["ex", "EX", "a-b", "1", "123", "c", "x" * 63, "xn--p1ai"])
 VALID_TOP = st.sampled_from(["com", "io", "Org", "XN--80AK6AA92E", "xn--p1ai"])
-LOCAL_PARTS = st.sampled_from([
-    "a", "Z", "0", "ann", ".", "..", "+tag", "!#$%&'*/=?^_`{|}~-", "é", "\u212a", "İ", " ",
-    "@", "\x00", "(", '"', "\u0301", "\u200b", "\u1fef", "\u037e", "e\u0301", "a" * 64,
-])
-LABELS = st.sampled_from([
-    "ex", "EX", "a-b", "-a", "b-", "xn--p1ai", "XN--80AK6AA92E", "xn--", "xn--a-", "1", "123",
-    "com", "c0m", "c", "io", "x" * 63, "x" * 64, "", "münchen", "_", "a_b",
-])
+LOCAL_PARTS = st.sampled_from(
+    [
+        "a",
+        "Z",
+        "0",
+        "ann",
+        ".",
+        "..",
+        "+tag",
+        "!#$%&'*/=?^_`{|}~-",
+        "é",
+        "\u212a",
+        "İ",
+        " ",
+        "@",
+        "\x00",
+        "(",
+        '"',
+        "\u0301",
+        "\u200b",
+        "\u1fef",
+        "\u037e",
+        "e\u0301",
+        "a" * 64,
+    ]
+)
+LABELS = st.sampled_from(
+    [
+        "ex",
+        "EX",
+        "a-b",
+        "-a",
+        "b-",
+        "xn--p1ai",
+        "XN--80AK6AA92E",
+        "xn--",
+        "xn--a-",
+        "1",
+        "123",
+        "com",
+        "c0m",
+        "c",
+        "io",
+        "x" * 63,
+        "x" * 64,
+        "",
+        "münchen",
+        "_",
+        "a_b",
+    ]
+)
 
 
 @st.composite
@@ -568,7 +748,7 @@ EMAIL_BREAKS = [
     lambda e: e.replace("@", " @", 1),
     lambda e: e.replace("@", "(@", 1),
     lambda e: e.replace("@", "_@_", 1),  # "_" is fine on the left, not in a label
-    lambda e: "a" * 65 + e[e.index("@"):],
+    lambda e: "a" * 65 + e[e.index("@") :],
     lambda e: e.replace("@", "@" + "x" * 64 + ".", 1),
     lambda e: e.upper(),
 ]
@@ -600,11 +780,13 @@ NO_SPACE_TEXT = st.text(
     ),
     max_size=12,
 )
-INNER_SPACE = st.tuples(NO_SPACE_TEXT.filter(bool), st.sampled_from(WHITESPACE),
-                        NO_SPACE_TEXT.filter(bool)).map("".join)
+INNER_SPACE = st.tuples(
+    NO_SPACE_TEXT.filter(bool), st.sampled_from(WHITESPACE), NO_SPACE_TEXT.filter(bool)
+).map("".join)
 JSON_TEXT = weighted((2, TEXT), (1, st.sampled_from(["\\u0000", "\\\\u0000", "\\"])))
-JSON_VALUE = st.one_of(JSON_TEXT, st.integers(), st.booleans(), st.none(),
-                       st.lists(JSON_TEXT, max_size=2))
+JSON_VALUE = st.one_of(
+    JSON_TEXT, st.integers(), st.booleans(), st.none(), st.lists(JSON_TEXT, max_size=2)
+)
 TAG = weighted((2, padded(TEXT)), (1, st.sampled_from(["a", "A", " a", "", "d" * 100])))
 
 
@@ -624,7 +806,10 @@ CLEAN: dict[str, st.SearchStrategy[Any]] = {
 # ... and values that break it, one field at a time.
 BROKEN: dict[str, st.SearchStrategy[Any]] = {
     "email": weighted(
-        (4, broken_email()), (2, built_email()), (1, TEXT), (1, WITH_NUL),
+        (4, broken_email()),
+        (2, built_email()),
+        (1, TEXT),
+        (1, WITH_NUL),
         (2, st.sampled_from(["", " \x85 ", None, 7, MISSING])),
     ),
     **{
@@ -639,13 +824,15 @@ BROKEN: dict[str, st.SearchStrategy[Any]] = {
     "status": st.one_of(TEXT, WITH_NUL, st.just(1)),
     "customFields": st.one_of(
         st.dictionaries(WITH_NUL, JSON_VALUE, min_size=1, max_size=2),
-        st.dictionaries(JSON_TEXT, st.one_of(WITH_NUL, st.lists(WITH_NUL, min_size=1)),
-                        min_size=1, max_size=2),
+        st.dictionaries(
+            JSON_TEXT, st.one_of(WITH_NUL, st.lists(WITH_NUL, min_size=1)), min_size=1, max_size=2
+        ),
         st.sampled_from([[], 5, [{"a": 1}]]),
     ),
     "tags": st.one_of(
-        st.tuples(st.lists(TAG, max_size=3), st.one_of(WITH_NUL, st.just(" " + "c" * 101)))
-        .map(lambda t: [*t[0], t[1]]),
+        st.tuples(st.lists(TAG, max_size=3), st.one_of(WITH_NUL, st.just(" " + "c" * 101))).map(
+            lambda t: [*t[0], t[1]]
+        ),
         st.lists(st.one_of(TAG, st.integers(), st.none()), min_size=1, max_size=3),
         st.just(5),
     ),
@@ -700,11 +887,20 @@ def test_prepare_matches_model(rows):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(emails=st.lists(
-    weighted((1, valid_email()), (3, broken_email()), (1, built_email()), (1, TEXT),
-             (1, WITH_NUL), (1, padded(st.sampled_from(BASE_EMAILS).flatmap(recased)))),
-    min_size=1, max_size=60,
-))
+@given(
+    emails=st.lists(
+        weighted(
+            (1, valid_email()),
+            (3, broken_email()),
+            (1, built_email()),
+            (1, TEXT),
+            (1, WITH_NUL),
+            (1, padded(st.sampled_from(BASE_EMAILS).flatmap(recased))),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
 def test_email_rule_matches_model(emails):
     """Many emails per batch: the email rule and normalisation, row by row."""
     assert_prepared_like_model([{"email": email} for email in emails])
