@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -105,12 +106,15 @@ class _HideRequestErrorTracebacks(logging.Filter):
         return True
 
 
+def _prefect_handlers() -> list[logging.Handler]:
+    names = ["prefect", *logging.Logger.manager.loggerDict]
+    return [h for n in names if n.startswith("prefect") for h in logging.getLogger(n).handlers]
+
+
 def _quiet_request_errors() -> None:
     hide = _HideRequestErrorTracebacks()
-    for name in ["prefect", *logging.Logger.manager.loggerDict]:
-        if name.startswith("prefect"):
-            for handler in logging.getLogger(name).handlers:
-                handler.addFilter(hide)
+    for handler in _prefect_handlers():
+        handler.addFilter(hide)
 
 
 @contextmanager
@@ -128,11 +132,15 @@ def _source_path(source: str, fmt: str | None) -> Iterator[str]:
         yield str(path)
 
 
+def _shows_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
 def _progress(quiet: bool) -> AbstractContextManager[object]:
     """A progress display on stderr for interactive runs; nothing when quiet or piped."""
     from flows import progress
 
-    if quiet or not sys.stderr.isatty():
+    if not _shows_progress(quiet):
         return nullcontext()
     display = progress.RichProgress()
     progress.install(display)
@@ -140,6 +148,9 @@ def _progress(quiet: bool) -> AbstractContextManager[object]:
 
 
 def _run_import(args: argparse.Namespace) -> int:
+    if _shows_progress(args.quiet):
+        # Prefect's INFO lines would tear the live display; warnings and errors still show.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     apply_prefect_defaults()
     from flows.import_flow import import_leads_flow
 
