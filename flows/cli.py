@@ -19,7 +19,6 @@ from flows.settings import DEFAULT_WORKSPACE, apply_prefect_defaults
 from transforms.errors import ImportRequestError, UnreadableSourceError
 
 EXIT_OK = 0
-EXIT_FAILURE = 1
 
 
 def _parser() -> argparse.ArgumentParser:

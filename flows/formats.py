@@ -21,7 +21,6 @@ FORMATS_BY_SUFFIX: Final[dict[str, str]] = {
     ".xlsx": "xlsx",
 }
 COMPRESSED_SUFFIXES: Final = (".gz",)
-TEXT_FORMATS: Final = ("csv", "tsv", "json", "ndjson")
 
 
 def detect_format(path: Path, override: str | None = None) -> str:
