@@ -880,13 +880,13 @@ def assert_prepared_like_model(rows: list[dict[str, Any]]) -> None:
         assert parsed == want.fields.get("custom_fields"), index
 
 
-@settings(max_examples=350, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(wide_row(), min_size=1, max_size=12))
 def test_prepare_matches_model(rows):
     assert_prepared_like_model(rows)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     emails=st.lists(
         weighted(
