@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from flows.chunked_reader import DEFAULT_CHUNK_BYTES, iter_delimited_chunks, iter_ndjson_chunks
 from flows.formats import detect_format
-from transforms.delimited import JSON_COLUMN, json_object_keys
+from transforms.delimited import JSON_COLUMN
 from transforms.duckdb_session import duckdb_cursor
 from transforms.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
 from transforms.fields import COLUMN_TO_API, INPUT_ERROR, ROW_INDEX
@@ -73,32 +73,14 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def json_objects_to_raw(
-    objects: pl.DataFrame | list[pl.DataFrame], keys: list[str] | None = None
-) -> tuple[pl.DataFrame, list[str]]:
-    """Extract the mapped fields of JSON objects (frames of row_index, json, input_error).
-
-    `keys` (the objects' keys in order of first appearance) are found when not given; a list
-    of frames is extracted frame by frame (and emptied), to hold one frame's work at a time.
-    """
-    frames = objects if isinstance(objects, list) else [objects]
-    if keys is None:
-        keys = json_object_keys(pl.concat(frames))
-    mapping = map_headers(keys)
-    if keys:  # with no object keys at all, every row is already an error row
-        _require_email(mapping, keys)
+def json_objects_to_raw(objects: pl.DataFrame, mapping: HeaderMapping) -> pl.DataFrame:
+    """Extract the mapped fields of JSON objects (a frame of row_index, json, input_error)."""
+    if INPUT_ERROR not in objects.columns:
+        objects = objects.with_columns(pl.lit(None, pl.String).alias(INPUT_ERROR))
     query, params = _object_fields_query(mapping)
-    raw: list[pl.DataFrame] = []
     with duckdb_cursor() as con:
-        while frames:
-            frame = frames.pop(0)
-            if INPUT_ERROR not in frame.columns:
-                frame = frame.with_columns(pl.lit(None, pl.String).alias(INPUT_ERROR))
-            con.register("objects", frame.select(ROW_INDEX, JSON_COLUMN, INPUT_ERROR))
-            raw.append(to_raw_frame(con.sql(query, params=params).pl(), mapping))
-            con.unregister("objects")
-            del frame
-    return pl.concat(raw), mapping.warnings()
+        con.register("objects", objects.select(ROW_INDEX, JSON_COLUMN, INPUT_ERROR))
+        return to_raw_frame(con.sql(query, params=params).pl(), mapping)
 
 
 CHUNK_ROWS: Final = 200_000  # rows per chunk for formats read as tables (Parquet, XLSX, JSON)
@@ -168,7 +150,7 @@ def _open_ndjson(path: Path, chunk_bytes: int) -> LeadSource:
     return LeadSource(
         path,
         "ndjson",
-        lambda: (json_objects_to_raw(chunk, keys)[0] for chunk in chunked),
+        lambda: (json_objects_to_raw(chunk, mapping) for chunk in chunked),
         encoding=chunked.encoding,
         warnings=[*chunked.warnings, *mapping.warnings()],
     )
@@ -205,7 +187,7 @@ def _open_json_array(path: Path) -> LeadSource:
     return LeadSource(
         path,
         "json",
-        lambda: (json_objects_to_raw(chunk, keys)[0] for chunk in _json_array_chunks(path)),
+        lambda: (json_objects_to_raw(chunk, mapping) for chunk in _json_array_chunks(path)),
         warnings=mapping.warnings(),
     )
 
