@@ -21,9 +21,16 @@ from flows.database import (
     transaction,
 )
 from flows.settings import DEFAULT_WORKSPACE
-from transforms.classify import RESTORED, batch_emails, classify, count_outcomes
+from transforms.classify import (
+    RESTORED,
+    batch_emails,
+    classify,
+    count_outcomes,
+    mark_first_in_input,
+    planned_additions,
+)
 from transforms.errors import EmptyInputError, PlanLimitExceededError
-from transforms.fields import SOURCE_API
+from transforms.fields import IS_FIRST, SOURCE_API
 from transforms.normalise import normalise_email, prepare_leads
 from transforms.records import frame_to_raw_frame, records_to_raw_frame
 from transforms.report import build_report, merge_reports
@@ -81,6 +88,71 @@ def import_batch(
     return ImportResult(report, classified)
 
 
+def import_input(
+    conn: Connection,
+    workspace: Workspace,
+    first_flags: pl.DataFrame,
+    batches: Iterable[pl.DataFrame],
+    *,
+    restore_soft_deleted: bool = True,
+    dry_run: bool = False,
+    default_source: str = SOURCE_API,
+    on_batch: Callable[[ImportResult], None] | None = None,
+) -> dict[str, Any]:
+    """Import a whole input, given as prepared batches in input order, in the caller's
+    transaction (left open for the caller to commit; a dry run is rolled back here).
+
+    `first_flags` holds `email` and `is_first` of every row of the input, in input order. Under
+    the workspace lock, the existing leads of all the input's emails are looked up once, before
+    anything is written, and the plan limit is checked for the whole input; each batch is then
+    classified against that one picture and written. Nothing is looked up again after a write,
+    so the cost per batch does not grow with what the transaction has already written.
+    """
+    started = time.perf_counter()
+    first = mark_first_in_input(first_flags)
+    emails = first_flags.get_column("email").filter(first)
+    with conn.cursor() as cur:
+        store.lock_workspace(cur, workspace.id)
+        existing = store.fetch_existing(cur, workspace.id, emails)
+        adding = planned_additions(
+            emails.len(), existing, restore_soft_deleted=restore_soft_deleted
+        )
+        remaining = store.check_plan_limit(cur, workspace.id, adding)
+        lookup_ms = (time.perf_counter() - started) * 1000
+        reports: list[dict[str, Any]] = []
+        offset = 0
+        for prepared in batches:
+            if prepared.height == 0:
+                continue
+            batch_started = time.perf_counter()
+            prepared = prepared.with_columns(first.slice(offset, prepared.height))
+            offset += prepared.height
+            classified = classify(prepared, existing, restore_soft_deleted=restore_soft_deleted)
+            store.insert_created(
+                cur, workspace.id, created_rows(classified, default_source=default_source)
+            )
+            store.restore_leads(cur, workspace.id, restored_rows(classified))
+            report = build_report(classified)
+            report.update(
+                total=prepared.height,
+                remainingCapacity=remaining,
+                loadMs=round((time.perf_counter() - batch_started) * 1000, 1),
+            )
+            reports.append(report)
+            if on_batch is not None:
+                on_batch(ImportResult(report, classified))
+    if not reports:
+        raise EmptyInputError()
+    if offset != first.len():
+        raise ValueError(f"the batches hold {offset} rows, first_flags {first.len()}")
+    if dry_run:
+        conn.rollback()
+    report = merge_reports(reports)
+    report.update(workspace=workspace.slug, dryRun=dry_run)
+    report["loadMs"] = round(report["loadMs"] + lookup_ms, 1)
+    return report
+
+
 def import_batches(
     conn: Connection,
     workspace: Workspace,
@@ -92,10 +164,12 @@ def import_batches(
     commit_every: int | None = None,
     on_batch: Callable[[ImportResult], None] | None = None,
 ) -> dict[str, Any]:
-    """Import prepared batches of one input in input order and return the combined report.
+    """Import prepared batches of one input in input order and return the combined report,
+    looking each batch up after the previous one is written (the path of `commit_every`).
 
     Everything is one transaction, left open for the caller to commit, unless `commit_every`
-    commits after every batch that brings the uncommitted rows to at least that many. A dry
+    commits after every batch that brings the uncommitted rows to at least that many. Each
+    commit releases the workspace lock, which is why every batch is looked up afresh. A dry
     run writes too, so that later batches see earlier ones, and is rolled back here.
     """
     reports: list[dict[str, Any]] = []
@@ -157,9 +231,10 @@ def import_leads(
     prepared = prepare_leads(raw)
     with transaction(database or _cached_database_url()) as conn:
         target = resolve_workspace(conn, workspace)
-        report = import_batches(
+        report = import_input(
             conn,
             target,
+            prepared.select("email", IS_FIRST),
             [prepared],
             restore_soft_deleted=restore_soft_deleted,
             dry_run=dry_run,

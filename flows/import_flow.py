@@ -19,11 +19,16 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows.database import transaction  # noqa: E402
-from flows.engine import ImportResult, import_batches, resolve_workspace  # noqa: E402
+from flows.engine import (  # noqa: E402
+    ImportResult,
+    import_batches,
+    import_input,
+    resolve_workspace,
+)
 from flows.progress import reporter  # noqa: E402
 from flows.readers import open_source  # noqa: E402
 from transforms.errors import EmptyInputError  # noqa: E402
-from transforms.fields import SOURCE_FILE  # noqa: E402
+from transforms.fields import IS_FIRST, SOURCE_FILE  # noqa: E402
 from transforms.normalise import prepare_leads  # noqa: E402
 from transforms.report import escape_formulas, outcome_rows  # noqa: E402
 
@@ -108,13 +113,24 @@ def load_chunks(
     commit_every: int | None,
     outcomes_path: str | None,
 ) -> dict[str, Any]:
-    """Classify each chunk against the workspace under its lock and write it; one transaction
+    """Classify the chunks against the workspace under its lock and write them; one transaction
     unless `commit_every` is set."""
     with (
         open(outcomes_path, "wb") if outcomes_path else nullcontext() as handle,
         transaction() as conn,
     ):
         target = resolve_workspace(conn, workspace)
+        if not commit_every:
+            return import_input(
+                conn,
+                target,
+                pl.scan_parquet(prepared_paths).select("email", IS_FIRST).collect(),
+                _batches(prepared_paths, None),
+                restore_soft_deleted=restore_soft_deleted,
+                dry_run=dry_run,
+                default_source=SOURCE_FILE,
+                on_batch=_OutcomesWriter(handle),
+            )
         return import_batches(
             conn,
             target,

@@ -10,6 +10,8 @@ DATABASE_URL_ENV: Final = "DATABASE_URL"
 DATA_DIR_ENV: Final = "LEADS_DATA_DIR"
 DEFAULT_WORKSPACE: Final = "default"
 COPY_BUFFER_BYTES: Final = 1 << 20
+# Up to this many emails, existing leads are looked up with one array parameter, not a temp table.
+LIST_LOOKUP_MAX_EMAILS: Final = 10_000
 POOL_SIZE: Final = 4  # idle connections kept per database URL
 
 # Prefect runs offline by default: no telemetry, no update checks, quiet temporary server.

@@ -7,11 +7,11 @@ import io
 import polars as pl
 from psycopg2.extensions import cursor as Cursor
 
-from flows.settings import COPY_BUFFER_BYTES
+from flows.settings import COPY_BUFFER_BYTES, LIST_LOOKUP_MAX_EMAILS
 from transforms.classify import EXISTING_SCHEMA
 from transforms.errors import PlanLimitExceededError
 from transforms.sqlfiles import load_sql
-from transforms.write_plan import to_copy_csv
+from transforms.write_plan import pg_text_array_literal, to_copy_csv
 
 
 def _copy(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
@@ -29,6 +29,10 @@ def fetch_existing(cur: Cursor, workspace_id: int, emails: pl.Series) -> pl.Data
     """Existing leads of the workspace whose emails occur in the batch, one row per email."""
     if emails.len() == 0:
         return pl.DataFrame(schema=EXISTING_SCHEMA)
+    if emails.len() <= LIST_LOOKUP_MAX_EMAILS:
+        params = {"workspace_id": workspace_id, "emails": pg_text_array_literal(emails)}
+        cur.execute(load_sql("existing_leads_in_list"), params)
+        return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
     cur.execute(load_sql("create_batch_emails"))
     _copy(cur, "copy_batch_emails", emails.to_frame())
     cur.execute(load_sql("analyze_batch_emails"))  # a temp table has no statistics otherwise

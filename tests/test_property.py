@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 from psycopg2.extras import Json
 
 from flows.database import transaction
-from flows.engine import import_batches, import_leads, resolve_workspace
+from flows.engine import import_batches, import_input, import_leads, resolve_workspace
 from tests.conftest import make_workspace
 from tests.reference_model import (
     LEAD_FIELDS,
@@ -55,6 +55,7 @@ from tests.reference_model import (
     run_import,
 )
 from transforms.errors import EmptyInputError, PlanLimitExceededError
+from transforms.fields import IS_FIRST
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
 
@@ -428,9 +429,11 @@ def batch_ends(rows: list[Any], cuts: list[int]) -> list[int]:
     return [*sorted({cut for cut in cuts if 0 < cut < len(rows)}), len(rows)]
 
 
-def via_batches(cuts: list[int]) -> ImportCall:
+def via_batches(cuts: list[int], *, whole_input: bool) -> ImportCall:
     """The file path's way in: the rows cut into batches, each prepared on its own (with its
-    rows' input positions), imported by `import_batches` in one transaction."""
+    rows' input positions), imported in one transaction by `import_input` (one lookup for the
+    whole input, the default) or by `import_batches` (a lookup per batch, as with
+    --commit-every)."""
 
     def call(case: Scenario, slug: str, database_url: str) -> dict[str, Any]:
         batches, start = [], 0
@@ -440,6 +443,16 @@ def via_batches(cuts: list[int]) -> ImportCall:
             start = end
         with transaction(database_url) as conn:
             target = resolve_workspace(conn, slug)
+            if whole_input:
+                return import_input(
+                    conn,
+                    target,
+                    pl.concat([batch.select("email", IS_FIRST) for batch in batches]),
+                    batches,
+                    restore_soft_deleted=case.restore,
+                    dry_run=case.dry_run,
+                    default_source=case.source,
+                )
             return import_batches(
                 conn,
                 target,
@@ -457,7 +470,8 @@ def check_against_model(
 ) -> None:
     """Arrange the workspace, import through `call`, compare report and state with the model.
 
-    `ends`: where the batches of a batched import end (default: one batch).
+    `ends`: where the batches of an import looked up batch by batch end (default: one batch,
+    or an import checked as a whole).
     """
     stored = case.stored
     # A plan limit, when there is one, close to the active leads the workspace starts with.
@@ -491,8 +505,8 @@ def check_against_model(
     would_reach = model.active_before + model.report["created"] + model.report["restored"]
     if limit is not None and would_reach > limit:
         event("plan limit exceeded")
-        # A batched import stops at the first batch that passes the limit: the error reports
-        # the count reached there (for one batch, the whole import's).
+        # An import looked up batch by batch stops at the first batch that passes the limit:
+        # the error reports the count reached there (otherwise the whole import's).
         for end in ends or [len(case.rows)]:
             added = sum(1 for outcome in model.outcomes[:end] if outcome in ADDING)
             if model.active_before + added > limit:
@@ -633,7 +647,33 @@ def test_import_matches_model(db, database_url, case):
 )
 def test_batched_import_matches_model(db, database_url, case, cuts):
     """Batches of one input behave as one import: same report, same final state."""
-    check_against_model(db, database_url, case, via_batches(cuts), batch_ends(case.rows, cuts))
+    check_against_model(db, database_url, case, via_batches(cuts, whole_input=True))
+
+
+@settings(DB_SETTINGS, max_examples=30)
+@given(case=scenarios, cuts=st.lists(st.integers(1, 40), min_size=1, max_size=4))
+@example(  # the second batch passes the plan limit: the error counts up to it
+    case=Scenario(
+        rows=[{"email": "ann@ex.com"}, {"email": "bob@ex.com"}, {"email": "cy@ex.com"}],
+        stored=[],
+        memberships=[],
+        restore=True,
+        dry_run=False,
+        limit_slack=1,
+        source="api",
+    ),
+    cuts=[1, 2],
+)
+def test_batch_by_batch_import_matches_model(db, database_url, case, cuts):
+    """Batches looked up one after another (the --commit-every path) in one transaction: same
+    report and state; a plan-limit failure reports where it stopped."""
+    check_against_model(
+        db,
+        database_url,
+        case,
+        via_batches(cuts, whole_input=False),
+        batch_ends(case.rows, cuts),
+    )
 
 
 # --- properties 3 and 4: normalisation and validation only, a wider space ------------------

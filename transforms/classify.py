@@ -23,6 +23,29 @@ def batch_emails(prepared: pl.DataFrame) -> pl.Series:
     return prepared.filter(pl.col(IS_FIRST)).get_column("email")
 
 
+def mark_first_in_input(flags: pl.DataFrame) -> pl.Series:
+    """Across a whole input (`email` and per-batch `is_first`, in input order): whether each row
+    is the first valid row with its email anywhere in the input."""
+    first_in_batch = pl.col(IS_FIRST)
+    return flags.select(
+        (first_in_batch & pl.when(first_in_batch).then(pl.col("email")).is_first_distinct()).alias(
+            IS_FIRST
+        )
+    ).to_series()
+
+
+def planned_additions(
+    first_emails: int, existing: pl.DataFrame, *, restore_soft_deleted: bool = True
+) -> int:
+    """Leads an input makes active (created plus restored), from its number of distinct valid
+    emails and their existing leads: an email already active adds none, nor does a soft-deleted
+    one when restoring is off."""
+    kept_out = pl.col("has_active")
+    if not restore_soft_deleted:
+        kept_out = kept_out | pl.col(RESTORE_ID).is_not_null()
+    return first_emails - existing.filter(kept_out).height
+
+
 def classify(
     prepared: pl.DataFrame, existing: pl.DataFrame, *, restore_soft_deleted: bool = True
 ) -> pl.DataFrame:

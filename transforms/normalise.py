@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import polars as pl
 
 from transforms.duckdb_session import duckdb_cursor
@@ -73,7 +75,13 @@ def _split_tags(cell: pl.Expr, json_tags: pl.Expr) -> pl.Expr:
     return cleaned.list.unique(maintain_order=True).fill_null(pl.lit([], pl.List(pl.String)))
 
 
-def _error_reasons(df: pl.DataFrame) -> list[pl.Expr]:
+@cache
+def _error_reason() -> pl.Expr:
+    """The first reason a row is invalid, null for valid rows (built once, reused per batch)."""
+    return pl.coalesce(_error_reasons())
+
+
+def _error_reasons() -> list[pl.Expr]:
     """Every check as a nullable reason, in the order reasons take precedence."""
     reasons: list[pl.Expr] = [pl.col(INPUT_ERROR)]
     reasons.append(pl.when(pl.col("email").is_null()).then(pl.lit("empty email")))
@@ -139,16 +147,34 @@ def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
     (text normalised, custom_fields as JSON object text or null, tags as a list), error_reason
     (null for valid rows) and is_first (valid and the first valid row with its email).
     """
-    df = raw.with_columns(
+    df = raw.with_columns(_normalised_columns())
+    df = df.join(_parse_json_cells(df), on=ROW_INDEX, how="left", maintain_order="left")
+    return (
+        df.lazy()
+        .with_columns(_parsed_json_columns())
+        .with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
+        .with_columns(_error_reason().alias(ERROR_REASON))
+        .with_columns(_first_valid().alias(IS_FIRST))
+        .select(PREPARED_SCHEMA_COLUMNS)
+        .collect()
+    )
+
+
+@cache
+def _normalised_columns() -> list[pl.Expr]:
+    return [
         *[pl.col(c).alias(f"_raw_{c}") for c in (*RAW_COLUMNS, "custom_fields_extra")],
         pl.col("email").fill_null("").alias(RAW_EMAIL),
         normalise_email(pl.col("email")).alias("email"),
         *[_blank_to_null(pl.col(c)).alias(c) for c in (*TEXT_COLUMNS, "custom_fields", "tags")],
         _blank_to_null(pl.col("status")).alias("_given_status"),
         _blank_to_null(pl.col("status")).str.to_lowercase().alias("status"),
-    )
-    df = df.join(_parse_json_cells(df), on=ROW_INDEX, how="left", maintain_order="left")
-    df = df.with_columns(
+    ]
+
+
+@cache
+def _parsed_json_columns() -> list[pl.Expr]:
+    return [
         pl.col("custom_fields").alias("custom_fields_given"),
         pl.when(pl.col("custom_fields").is_null())
         .then(pl.col("custom_fields_extra_type"))
@@ -156,11 +182,10 @@ def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
         .alias("custom_fields_type"),
         pl.col("custom_fields_merged").alias("custom_fields"),
         pl.col("tags").alias("_tags_cell"),
-    )
-    df = df.with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
-    df = df.with_columns(pl.coalesce(_error_reasons(df)).alias(ERROR_REASON))
+    ]
+
+
+@cache
+def _first_valid() -> pl.Expr:
     valid = pl.col(ERROR_REASON).is_null()
-    df = df.with_columns(
-        (valid & pl.when(valid).then(pl.col("email")).is_first_distinct()).alias(IS_FIRST)
-    )
-    return df.select(PREPARED_SCHEMA_COLUMNS)
+    return valid & pl.when(valid).then(pl.col("email")).is_first_distinct()

@@ -13,6 +13,7 @@ from transforms.fields import API_TO_COLUMN, COLUMN_TO_API, INPUT_ERROR, RAW_COL
 from transforms.headers import map_headers, to_raw_frame
 
 _TEXT_FIELDS = tuple(api for api in API_TO_COLUMN if api not in ("customFields", "tags"))
+_TO_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
 def _cell(field: str, value: Any) -> tuple[str | None, str | None]:
@@ -22,7 +23,7 @@ def _cell(field: str, value: Any) -> tuple[str | None, str | None]:
     if field == "customFields":
         if isinstance(value, Mapping):
             try:
-                return json.dumps(value, ensure_ascii=False, allow_nan=False), None
+                return _TO_JSON(value), None
             except (TypeError, ValueError):
                 return None, "customFields must be JSON-serialisable"
         if isinstance(value, str):
@@ -31,7 +32,7 @@ def _cell(field: str, value: Any) -> tuple[str | None, str | None]:
     if field == "tags":
         if isinstance(value, list | tuple):
             if all(isinstance(tag, str) for tag in value):
-                return json.dumps(list(value), ensure_ascii=False), None
+                return _TO_JSON(list(value)), None
             return None, "tags must be a list of strings"
         if isinstance(value, str):
             return value, None
@@ -43,10 +44,21 @@ def _cell(field: str, value: Any) -> tuple[str | None, str | None]:
 
 def _column_cells(field: str, values: list[Any]) -> tuple[list[str | None], list[str | None]]:
     """Text cells and type errors for one field's values (plain strings take the fast path)."""
+    no_errors: list[str | None] = [None] * len(values)
     if field not in ("customFields", "tags") and all(
         value is None or type(value) is str for value in values
     ):
-        return values, [None] * len(values)
+        return values, no_errors
+    if field == "tags" and all(
+        value is None or (type(value) is list and all(type(tag) is str for tag in value))
+        for value in values
+    ):
+        return [None if value is None else _TO_JSON(value) for value in values], no_errors
+    if field == "customFields" and all(v is None or type(v) is dict for v in values):
+        try:
+            return [None if v is None else _TO_JSON(v) for v in values], no_errors
+        except (TypeError, ValueError):
+            pass  # the cell by cell path names the rows
     pairs = [_cell(field, value) for value in values]
     return [cell for cell, _ in pairs], [error for _, error in pairs]
 

@@ -26,6 +26,11 @@ def pg_text_array(tags: pl.Expr) -> pl.Expr:
     return pl.format("{{{}}}", quoted.list.join(","))
 
 
+def pg_text_array_literal(values: pl.Series) -> str:
+    """One PostgreSQL array literal holding every value of a string Series (no nulls)."""
+    return values.to_frame().select(pg_text_array(pl.col(values.name).implode())).item()
+
+
 def created_rows(classified: pl.DataFrame, *, default_source: str) -> pl.DataFrame:
     """The rows to insert, in LEAD_COLUMNS order, with the defaults of SPEC section 5 applied."""
     return (

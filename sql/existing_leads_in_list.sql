@@ -1,0 +1,17 @@
+-- existing_leads.sql for a short list of emails, passed as one array literal: no temp table,
+-- and each partial index is probed once per email.
+WITH active AS (
+    SELECT l.email
+    FROM leads AS l
+    WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NULL
+      AND l.email = ANY(%(emails)s::text[])
+), deleted AS (
+    SELECT DISTINCT ON (l.email) l.email, l.id
+    FROM leads AS l
+    WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NOT NULL
+      AND l.email = ANY(%(emails)s::text[])
+    ORDER BY l.email, l.deleted_at DESC, l.id DESC
+)
+SELECT coalesce(a.email, d.email) AS email, a.email IS NOT NULL AS has_active, d.id AS restore_id
+FROM active AS a
+FULL JOIN deleted AS d ON d.email = a.email;

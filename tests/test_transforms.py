@@ -1,0 +1,81 @@
+"""Pure transforms, no database: whole-input dedup flags, planned additions, array literals and
+the typed-record fast paths."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from transforms.classify import EXISTING_SCHEMA, mark_first_in_input, planned_additions
+from transforms.fields import IS_FIRST
+from transforms.records import records_to_raw_frame
+from transforms.write_plan import pg_text_array_literal
+
+
+def test_first_in_input_spans_batches():
+    # Two batches, each already deduplicated on its own; the second repeats an email of the first.
+    flags = pl.DataFrame(
+        {
+            "email": ["a@x.io", "b@x.io", None, "b@x.io", "c@x.io", "a@x.io"],
+            IS_FIRST: [True, True, False, True, True, False],
+        }
+    )
+    assert mark_first_in_input(flags).to_list() == [True, True, False, False, True, False]
+
+
+def test_an_invalid_row_does_not_claim_its_email():
+    flags = pl.DataFrame({"email": ["a@x.io", "a@x.io"], IS_FIRST: [False, True]})
+    assert mark_first_in_input(flags).to_list() == [False, True]
+
+
+@pytest.mark.parametrize(("restore", "expected"), [(True, 2), (False, 1)])
+def test_planned_additions(restore, expected):
+    existing = pl.DataFrame(
+        {
+            "email": ["active@x.io", "deleted@x.io", "both@x.io"],
+            "has_active": [True, False, True],
+            "restore_id": [None, 7, 8],
+        },
+        schema=EXISTING_SCHEMA,
+    )
+    # Four distinct emails: one new, one active, one only soft-deleted, one active and deleted.
+    assert planned_additions(4, existing, restore_soft_deleted=restore) == expected
+
+
+def test_text_array_literal_escapes_quotes_and_backslashes():
+    values = pl.Series("email", ["plain@x.io", 'q"uote@x.io', "back\\slash@x.io", "a,b@x.io"])
+    assert pg_text_array_literal(values) == (
+        '{"plain@x.io","q\\"uote@x.io","back\\\\slash@x.io","a,b@x.io"}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("tags", "cell", "error"),
+    [
+        (["a", "b"], '["a","b"]', None),
+        ([], "[]", None),
+        ("a;b", "a;b", None),
+        (["a", 1], None, "tags must be a list of strings"),
+        (["a", None], None, "tags must be a list of strings"),
+        (7, None, "tags must be a list of strings"),
+    ],
+)
+def test_tags_cells(tags, cell, error):
+    raw, _ = records_to_raw_frame([{"email": "a@x.io", "tags": tags}, {"email": "b@x.io"}])
+    assert raw.get_column("tags").to_list() == [cell, None]
+    assert raw.get_column("input_error").to_list() == [error, None]
+
+
+@pytest.mark.parametrize(
+    ("custom", "cell", "error"),
+    [
+        ({"plan": "pro", "seats": 3}, '{"plan":"pro","seats":3}', None),
+        ({"x": float("nan")}, None, "customFields must be JSON-serialisable"),
+        ({"x": {1, 2}}, None, "customFields must be JSON-serialisable"),
+        (["not", "an", "object"], None, "customFields must be a JSON object"),
+    ],
+)
+def test_custom_fields_cells(custom, cell, error):
+    raw, _ = records_to_raw_frame([{"email": "a@x.io", "customFields": custom}])
+    assert raw.get_column("custom_fields").item() == cell
+    assert raw.get_column("input_error").item() == error
