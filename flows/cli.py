@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,31 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="commit after every N rows instead of once at the end (long backfills)",
     )
+    imp.add_argument(
+        "--on-existing",
+        choices=("skip", "fill_empty", "overwrite"),
+        default="skip",
+        help="a row whose email has an active lead: a duplicate (skip, the default), fills the "
+        "lead's empty fields (fill_empty) or replaces them (overwrite); changes count as updated",
+    )
+    imp.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="a key that already committed returns that run's report and writes nothing",
+    )
     imp.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+
+    runs = commands.add_parser("runs", help="list recent import runs")
+    runs.add_argument("--workspace", metavar="SLUG", help="only this workspace's runs")
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    runs.add_argument("--json", action="store_true", help="print the runs as one JSON document")
+
+    serve = commands.add_parser(
+        "serve", help="serve the deployments of prefect.yaml from this process (no work pool)"
+    )
+    serve.add_argument(
+        "--config", default="prefect.yaml", metavar="PATH", help="the prefect.yaml to read"
+    )
 
     delete = commands.add_parser("delete", help="soft delete leads by email")
     delete.add_argument("--workspace", required=True, metavar="SLUG")
@@ -73,8 +98,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _print_summary(report: dict[str, Any]) -> None:
     title = f'Imported {report.get("source", "leads")} into workspace "{report["workspace"]}"'
+    if report.get("replayed"):
+        title += f" (already done by run {report['runId']}: nothing written)"
     print(title + (" (dry run: nothing written)" if report["dryRun"] else ""))
-    rows = [(k, report[k]) for k in ("created", "restored", "duplicates", "errors")]
+    rows = [(k, report[k]) for k in ("created", "restored", "updated", "duplicates", "errors")]
     rows.append(("total", report["total"]))
     for label, value in rows:
         print(f"  {label:<11}{value:>10,}")
@@ -152,12 +179,13 @@ def _run_import(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     apply_prefect_defaults()
     from flows.import_flow import import_leads_flow
+    from flows.parameters import FileImport
 
     _quiet_request_errors()
     if args.commit_every is not None and args.commit_every < 1:
         raise UnreadableSourceError("--commit-every must be a positive number of rows")
     with _source_path(args.source, args.format) as path, _progress(args.quiet):
-        state = import_leads_flow(
+        request = FileImport(
             source=path,
             workspace=args.workspace,
             restore_soft_deleted=not args.no_restore,
@@ -166,8 +194,10 @@ def _run_import(args: argparse.Namespace) -> int:
             sheet=args.sheet,
             commit_every=args.commit_every,
             outcomes=args.outcomes,
-            return_state=True,
+            on_existing=args.on_existing,
+            idempotency_key=args.idempotency_key,
         )
+        state = import_leads_flow(request, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
@@ -180,11 +210,48 @@ def _run_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _list_runs(args: argparse.Namespace) -> int:
+    from flows.runs import recent_runs
+
+    runs = recent_runs(args.workspace, max(1, args.limit))
+    if args.json:
+        print(json.dumps(runs, default=str))
+        return EXIT_OK
+    print(
+        f"{'id':>6}  {'started (UTC)':<19}  {'workspace':<16} {'kind':<5} {'status':<9} "
+        f"{'created':>9} {'restored':>8} {'updated':>8} {'dups':>9} {'errors':>7}  source"
+    )
+    for run in runs:
+        started = run["startedAt"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        counts = [run[k] if run[k] is not None else "-" for k in _RUN_COUNTS]
+        print(
+            f"{run['id']:>6}  {started:<19}  {run['workspace'][:16]:<16} {run['kind']:<5} "
+            f"{run['status']:<9} {counts[0]:>9} {counts[1]:>8} {counts[2]:>8} {counts[3]:>9} "
+            f"{counts[4]:>7}  {run['source'] or ''}"
+        )
+        if run["error"]:
+            print(f"{'':>8}error: {run['error']}")
+    if not runs:
+        print("no runs yet")
+    return EXIT_OK
+
+
+_RUN_COUNTS = ("created", "restored", "updated", "duplicates", "errors")
+
+
 def _run(args: argparse.Namespace) -> int:
     from flows import database
 
     if args.command == "import":
         return _run_import(args)
+    if args.command == "runs":
+        return _list_runs(args)
+    if args.command == "serve":
+        apply_prefect_defaults()
+        from flows.serve import serve_deployments
+
+        serve_deployments(Path(args.config))
+        return EXIT_OK
     if args.command == "db" and args.db_command == "stop":
         stopped = database.stop_embedded()
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Any
 
 import polars as pl
+from psycopg2.extensions import cursor as Cursor
 
 from flows import store
 from flows.database import (
@@ -20,21 +21,25 @@ from flows.database import (
     find_workspace,
     transaction,
 )
+from flows.runs import RunAudit, record_run, replayed_report
 from flows.settings import DEFAULT_WORKSPACE
 from transforms.classify import (
+    ON_EXISTING,
     RESTORED,
+    SKIP,
     batch_emails,
     classify,
     count_outcomes,
     mark_first_in_input,
     planned_additions,
+    settle_updates,
 )
 from transforms.errors import EmptyInputError, PlanLimitExceededError
 from transforms.fields import IS_FIRST, SOURCE_API
 from transforms.normalise import normalise_email, prepare_leads
 from transforms.records import frame_to_raw_frame, records_to_raw_frame
 from transforms.report import build_report, merge_reports
-from transforms.write_plan import created_rows, restored_rows
+from transforms.write_plan import created_rows, restored_rows, updated_rows
 
 
 @dataclass
@@ -58,6 +63,41 @@ def resolve_workspace(conn: Connection, slug: str) -> Workspace:
     return find_workspace(conn, slug)
 
 
+def _write_batch(
+    cur: Cursor,
+    workspace: Workspace,
+    classified: pl.DataFrame,
+    *,
+    default_source: str,
+    on_existing: str,
+) -> pl.DataFrame:
+    """Write one classified batch: COPY the created leads, merge the restored ones, apply the
+    `on_existing` policy; return the batch with updates that changed nothing settled."""
+    store.insert_created(cur, workspace.id, created_rows(classified, default_source=default_source))
+    store.restore_leads(cur, workspace.id, restored_rows(classified))
+    if on_existing == SKIP:
+        return classified
+    changed = store.update_leads(cur, workspace.id, updated_rows(classified), on_existing)
+    return settle_updates(classified, changed)
+
+
+def _batch_report(
+    classified: pl.DataFrame, remaining: int | None, started: float
+) -> dict[str, Any]:
+    report = build_report(classified)
+    report.update(
+        total=classified.height,
+        remainingCapacity=remaining,
+        loadMs=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return report
+
+
+def _check_on_existing(on_existing: str) -> None:
+    if on_existing not in ON_EXISTING:
+        raise ValueError(f"on_existing must be one of {', '.join(ON_EXISTING)}: {on_existing!r}")
+
+
 def import_batch(
     conn: Connection,
     workspace: Workspace,
@@ -65,58 +105,70 @@ def import_batch(
     *,
     restore_soft_deleted: bool = True,
     default_source: str = SOURCE_API,
+    on_existing: str = SKIP,
 ) -> ImportResult:
     """Classify one prepared batch under the workspace lock and write it, in the caller's
     transaction (earlier batches of the same transaction count as existing leads)."""
+    _check_on_existing(on_existing)
     started = time.perf_counter()
     with conn.cursor() as cur:
         store.lock_workspace(cur, workspace.id)
-        existing = store.fetch_existing(cur, workspace.id, batch_emails(prepared))
-        classified = classify(prepared, existing, restore_soft_deleted=restore_soft_deleted)
+        existing = store.fetch_existing(
+            cur, workspace.id, batch_emails(prepared), active_ids=on_existing != SKIP
+        )
+        classified = classify(
+            prepared, existing, restore_soft_deleted=restore_soft_deleted, on_existing=on_existing
+        )
         counts = count_outcomes(classified)
         remaining = store.check_plan_limit(cur, workspace.id, counts["created"] + counts[RESTORED])
-        store.insert_created(
-            cur, workspace.id, created_rows(classified, default_source=default_source)
+        classified = _write_batch(
+            cur, workspace, classified, default_source=default_source, on_existing=on_existing
         )
-        store.restore_leads(cur, workspace.id, restored_rows(classified))
-    report = build_report(classified)
-    report.update(
-        total=prepared.height,
-        remainingCapacity=remaining,
-        loadMs=round((time.perf_counter() - started) * 1000, 1),
-    )
-    return ImportResult(report, classified)
+    return ImportResult(_batch_report(classified, remaining, started), classified)
 
 
 def import_input(
     conn: Connection,
     workspace: Workspace,
-    first_flags: pl.DataFrame,
+    first_flags: pl.LazyFrame,
     batches: Iterable[pl.DataFrame],
     *,
     restore_soft_deleted: bool = True,
     dry_run: bool = False,
     default_source: str = SOURCE_API,
+    on_existing: str = SKIP,
+    audit: RunAudit | None = None,
     on_batch: Callable[[ImportResult], None] | None = None,
 ) -> dict[str, Any]:
     """Import a whole input, given as prepared batches in input order, in the caller's
     transaction (left open for the caller to commit; a dry run is rolled back here).
 
-    `first_flags` holds `email` and `is_first` of every row of the input, in input order. Under
+    With an `audit`, the run's `import_runs` row is written in the same transaction (not for a
+    dry run, which writes nothing), and an idempotency key that already committed returns that
+    run's report without writing anything.
+
+    `first_flags` yields `email` and `is_first` of every row of the input, in input order (lazy,
+    so that the emails of a large input are only held in memory until they are looked up). Under
     the workspace lock, the existing leads of all the input's emails are looked up once, before
     anything is written, and the plan limit is checked for the whole input; each batch is then
     classified against that one picture and written. Nothing is looked up again after a write,
     so the cost per batch does not grow with what the transaction has already written.
     """
+    _check_on_existing(on_existing)
     started = time.perf_counter()
-    first = mark_first_in_input(first_flags)
-    emails = first_flags.get_column("email").filter(first)
+    flags = first_flags.collect()
+    first = mark_first_in_input(flags)
+    emails = flags.get_column("email").filter(first)
+    del flags
     with conn.cursor() as cur:
         store.lock_workspace(cur, workspace.id)
-        existing = store.fetch_existing(cur, workspace.id, emails)
+        if audit is not None and (stored := replayed_report(cur, workspace.id, audit)):
+            return stored
+        existing = store.fetch_existing(cur, workspace.id, emails, active_ids=on_existing != SKIP)
         adding = planned_additions(
             emails.len(), existing, restore_soft_deleted=restore_soft_deleted
         )
+        del emails
         remaining = store.check_plan_limit(cur, workspace.id, adding)
         lookup_ms = (time.perf_counter() - started) * 1000
         reports: list[dict[str, Any]] = []
@@ -127,29 +179,30 @@ def import_input(
             batch_started = time.perf_counter()
             prepared = prepared.with_columns(first.slice(offset, prepared.height))
             offset += prepared.height
-            classified = classify(prepared, existing, restore_soft_deleted=restore_soft_deleted)
-            store.insert_created(
-                cur, workspace.id, created_rows(classified, default_source=default_source)
+            classified = classify(
+                prepared,
+                existing,
+                restore_soft_deleted=restore_soft_deleted,
+                on_existing=on_existing,
             )
-            store.restore_leads(cur, workspace.id, restored_rows(classified))
-            report = build_report(classified)
-            report.update(
-                total=prepared.height,
-                remainingCapacity=remaining,
-                loadMs=round((time.perf_counter() - batch_started) * 1000, 1),
+            classified = _write_batch(
+                cur, workspace, classified, default_source=default_source, on_existing=on_existing
             )
+            report = _batch_report(classified, remaining, batch_started)
             reports.append(report)
             if on_batch is not None:
                 on_batch(ImportResult(report, classified))
-    if not reports:
-        raise EmptyInputError()
-    if offset != first.len():
-        raise ValueError(f"the batches hold {offset} rows, first_flags {first.len()}")
-    if dry_run:
-        conn.rollback()
-    report = merge_reports(reports)
-    report.update(workspace=workspace.slug, dryRun=dry_run)
-    report["loadMs"] = round(report["loadMs"] + lookup_ms, 1)
+        if not reports:
+            raise EmptyInputError()
+        if offset != first.len():
+            raise ValueError(f"the batches hold {offset} rows, first_flags {first.len()}")
+        report = merge_reports(reports)
+        report.update(workspace=workspace.slug, dryRun=dry_run)
+        report["loadMs"] = round(report["loadMs"] + lookup_ms, 1)
+        if dry_run:
+            conn.rollback()
+        elif audit is not None:
+            report["runId"] = record_run(cur, workspace.id, audit, report=report)
     return report
 
 
@@ -162,6 +215,7 @@ def import_batches(
     dry_run: bool = False,
     default_source: str = SOURCE_API,
     commit_every: int | None = None,
+    on_existing: str = SKIP,
     on_batch: Callable[[ImportResult], None] | None = None,
 ) -> dict[str, Any]:
     """Import prepared batches of one input in input order and return the combined report,
@@ -185,6 +239,7 @@ def import_batches(
                 prepared,
                 restore_soft_deleted=restore_soft_deleted,
                 default_source=default_source,
+                on_existing=on_existing,
             )
         except PlanLimitExceededError as error:
             # The uncommitted batches roll back: state the active leads the workspace keeps.
@@ -216,11 +271,14 @@ def import_leads(
     restore_soft_deleted: bool = True,
     dry_run: bool = False,
     source: str = SOURCE_API,
+    on_existing: str = SKIP,
+    audit: RunAudit | None = None,
     database: str | None = None,
 ) -> dict[str, Any]:
     """Import leads (dicts with API field names, or a Polars frame) and return the report.
 
     One call is one transaction: it commits entirely or, on any failure, writes nothing.
+    With an `audit`, the call is recorded in `import_runs` and its idempotency key honoured.
     """
     if isinstance(leads, pl.DataFrame):
         raw, warnings = frame_to_raw_frame(leads)
@@ -234,11 +292,13 @@ def import_leads(
         report = import_input(
             conn,
             target,
-            prepared.select("email", IS_FIRST),
+            prepared.lazy().select("email", IS_FIRST),
             [prepared],
             restore_soft_deleted=restore_soft_deleted,
             dry_run=dry_run,
             default_source=source,
+            on_existing=on_existing,
+            audit=audit,
         )
     if warnings:
         report["warnings"] = warnings

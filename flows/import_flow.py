@@ -1,4 +1,5 @@
-"""The `import-leads` Prefect flow: read a file in chunks, prepare them, load them in one go."""
+"""The `import-leads` Prefect flow: fetch a file, read it in chunks, prepare them, load them in
+one go, publish the report as artifacts."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from flows.settings import DEFAULT_WORKSPACE, apply_prefect_defaults
+from flows.settings import apply_prefect_defaults
 
 apply_prefect_defaults()
 
@@ -18,6 +19,7 @@ import polars as pl  # noqa: E402
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from flows.artifacts import ProgressArtifact, publish_report  # noqa: E402
 from flows.database import transaction  # noqa: E402
 from flows.engine import (  # noqa: E402
     ImportResult,
@@ -25,8 +27,13 @@ from flows.engine import (  # noqa: E402
     import_input,
     resolve_workspace,
 )
+from flows.parameters import FileImport  # noqa: E402
 from flows.progress import reporter  # noqa: E402
 from flows.readers import open_source  # noqa: E402
+from flows.run_policies import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
+from flows.runs import KIND_FILE, RunAudit, payload_digest, record_run, replayed_report  # noqa: E402
+from flows.sources import fetch_to  # noqa: E402
+from transforms.artifacts import artifact_key  # noqa: E402
 from transforms.errors import EmptyInputError  # noqa: E402
 from transforms.fields import IS_FIRST, SOURCE_FILE  # noqa: E402
 from transforms.normalise import prepare_leads  # noqa: E402
@@ -42,6 +49,26 @@ class ReadSummary:
     format: str
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+
+@task(name="fetch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
+def fetch_source(source: str, work_dir: str) -> str:
+    """A local path for the source: the path itself, or an http(s) URL downloaded first."""
+    return fetch_to(source, Path(work_dir))
+
+
+@task(name="fingerprint", cache_policy=NO_CACHE)
+def fingerprint(path: str, request: FileImport) -> str:
+    """SHA-256 of the file and the options an idempotency key is bound to."""
+    return payload_digest(request.fingerprint_parts(), files=[Path(path)])
+
+
+@task(name="replay", cache_policy=NO_CACHE, **DATABASE_RETRIES)
+def committed_report(workspace: str, audit: RunAudit) -> dict[str, Any] | None:
+    """The report of the committed run with this idempotency key, if there is one."""
+    with transaction() as conn, conn.cursor() as cur:
+        target = resolve_workspace(conn, workspace)
+        return replayed_report(cur, target.id, audit)
 
 
 @task(name="read", cache_policy=NO_CACHE)
@@ -88,15 +115,18 @@ def _batches(paths: list[str], commit_every: int | None) -> Iterator[pl.DataFram
             yield prepared
 
 
-class _OutcomesWriter:
-    """Appends every batch's per-row outcomes to one CSV file, formula cells escaped."""
+class _BatchSink:
+    """Follows the written batches: progress display and artifact, per-row outcomes file."""
 
-    def __init__(self, handle: IO[bytes] | None) -> None:
+    def __init__(self, handle: IO[bytes] | None, progress: ProgressArtifact | None) -> None:
         self._handle = handle
+        self._progress = progress
         self._header = True
 
     def __call__(self, result: ImportResult) -> None:
         reporter().advance("written", result.classified.height)
+        if self._progress is not None:
+            self._progress.advance(result.classified.height)
         if self._handle is None:
             return
         rows = escape_formulas(outcome_rows(result.classified))
@@ -104,78 +134,91 @@ class _OutcomesWriter:
         self._header = False
 
 
-@task(name="load", cache_policy=NO_CACHE)
+@task(name="load", cache_policy=NO_CACHE, **DATABASE_RETRIES)
 def load_chunks(
-    prepared_paths: list[str],
-    workspace: str,
-    restore_soft_deleted: bool,
-    dry_run: bool,
-    commit_every: int | None,
-    outcomes_path: str | None,
+    prepared_paths: list[str], request: FileImport, audit: RunAudit, total_rows: int
 ) -> dict[str, Any]:
-    """Classify the chunks against the workspace under its lock and write them; one transaction
-    unless `commit_every` is set."""
+    """Classify the chunks against the workspace under its lock and write them with the run's
+    audit row; one transaction unless `commit_every` is set."""
+    progress = ProgressArtifact(
+        total_rows,
+        key=artifact_key("progress", request.workspace),
+        description=f"Rows written importing {request.source} into {request.workspace}",
+    )
+    options: dict[str, Any] = {
+        "restore_soft_deleted": request.restore_soft_deleted,
+        "dry_run": request.dry_run,
+        "default_source": SOURCE_FILE,
+        "on_existing": request.on_existing,
+    }
     with (
-        open(outcomes_path, "wb") if outcomes_path else nullcontext() as handle,
+        open(request.outcomes, "wb") if request.outcomes else nullcontext() as handle,
         transaction() as conn,
     ):
-        target = resolve_workspace(conn, workspace)
-        if not commit_every:
+        target = resolve_workspace(conn, request.workspace)
+        sink = _BatchSink(handle, progress)
+        if not request.commit_every:
+            first_flags = pl.scan_parquet(prepared_paths).select("email", IS_FIRST)
+            batches = _batches(prepared_paths, None)
             return import_input(
-                conn,
-                target,
-                pl.scan_parquet(prepared_paths).select("email", IS_FIRST).collect(),
-                _batches(prepared_paths, None),
-                restore_soft_deleted=restore_soft_deleted,
-                dry_run=dry_run,
-                default_source=SOURCE_FILE,
-                on_batch=_OutcomesWriter(handle),
+                conn, target, first_flags, batches, audit=audit, on_batch=sink, **options
             )
-        return import_batches(
+        report = import_batches(
             conn,
             target,
-            _batches(prepared_paths, commit_every),
-            restore_soft_deleted=restore_soft_deleted,
-            dry_run=dry_run,
-            default_source=SOURCE_FILE,
-            commit_every=commit_every,
-            on_batch=_OutcomesWriter(handle),
+            _batches(prepared_paths, request.commit_every),
+            commit_every=request.commit_every,
+            on_batch=sink,
+            **options,
         )
+        if not request.dry_run:
+            with conn.cursor() as cur:
+                report["runId"] = record_run(cur, target.id, audit, report=report)
+        return report
 
 
-@flow(name="import-leads", log_prints=False)
-def import_leads_flow(
-    source: str,
-    workspace: str = DEFAULT_WORKSPACE,
-    restore_soft_deleted: bool = True,
-    dry_run: bool = False,
-    format: str | None = None,
-    sheet: str | None = None,
-    commit_every: int | None = None,
-    outcomes: str | None = None,
-) -> dict[str, Any]:
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(report: dict[str, Any], workspace: str, source: str) -> None:
+    """Publish the counts table and the samples page as artifacts of this run."""
+    publish_report(report, workspace, source)
+
+
+@flow(
+    name="import-leads",
+    log_prints=False,
+    on_failure=[failure_recorder(KIND_FILE, FileImport)],
+)
+def import_leads_flow(request: FileImport) -> dict[str, Any]:
     """Import a file of leads into a workspace and return the dedup report."""
     started = time.perf_counter()
+    audit = new_audit(KIND_FILE, request, source=request.source)
     with tempfile.TemporaryDirectory(prefix="leads-import-") as work_dir:
-        summary = read_leads(source, format, sheet, work_dir)
+        path = fetch_source(request.source, work_dir)
+        if request.idempotency_key:
+            audit = replace(audit, payload_sha256=fingerprint(path, request))
+            stored = committed_report(request.workspace, audit)
+            if stored is not None:
+                get_run_logger().info("run %s imported this already", stored["runId"])
+                publish(stored, request.workspace, request.source)
+                return stored
+        summary = read_leads(path, request.format, request.sheet, work_dir)
         read_done = time.perf_counter()
         prepared_paths = prepare_chunks(summary.chunk_paths)
         prepare_done = time.perf_counter()
-        report = load_chunks(
-            prepared_paths, workspace, restore_soft_deleted, dry_run, commit_every, outcomes
-        )
+        audit.timings.update(readMs=_ms(started, read_done), prepareMs=_ms(read_done, prepare_done))
+        report = load_chunks(prepared_paths, request, audit, summary.rows)
     finished = time.perf_counter()
-    report.update(source=source, format=summary.format)
+    report.update(source=request.source, format=summary.format)
     if summary.encoding:
         report["encoding"] = summary.encoding
     if summary.warnings:
         report["warnings"] = summary.warnings
     report["timings"] = {
-        "readMs": _ms(started, read_done),
-        "prepareMs": _ms(read_done, prepare_done),
+        **audit.timings,
         "loadTaskMs": _ms(prepare_done, finished),
         "flowMs": _ms(started, finished),
     }
+    publish(report, request.workspace, request.source)
     return report
 
 

@@ -10,6 +10,7 @@ DATABASE_URL_ENV: Final = "DATABASE_URL"
 DATA_DIR_ENV: Final = "LEADS_DATA_DIR"
 DEFAULT_WORKSPACE: Final = "default"
 COPY_BUFFER_BYTES: Final = 1 << 20
+COPY_SLICE_ROWS: Final = 1_000_000  # emails per COPY when a large input's emails are staged
 # Up to this many emails, existing leads are looked up with one array parameter, not a temp table.
 LIST_LOOKUP_MAX_EMAILS: Final = 10_000
 POOL_SIZE: Final = 4  # idle connections kept per database URL

@@ -7,8 +7,8 @@ import io
 import polars as pl
 from psycopg2.extensions import cursor as Cursor
 
-from flows.settings import COPY_BUFFER_BYTES, LIST_LOOKUP_MAX_EMAILS
-from transforms.classify import EXISTING_SCHEMA
+from flows.settings import COPY_BUFFER_BYTES, COPY_SLICE_ROWS, LIST_LOOKUP_MAX_EMAILS
+from transforms.classify import EXISTING_SCHEMA, LEAD_ID
 from transforms.errors import PlanLimitExceededError
 from transforms.sqlfiles import load_sql
 from transforms.write_plan import pg_text_array_literal, to_copy_csv
@@ -20,23 +20,35 @@ def _copy(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
     return rows.height
 
 
+def _copy_in_slices(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
+    """COPY a large frame a slice at a time (one COPY each), so that only one slice's CSV is
+    in memory at once."""
+    for part in rows.iter_slices(COPY_SLICE_ROWS):
+        _copy(cur, statement, part)
+    return rows.height
+
+
 def lock_workspace(cur: Cursor, workspace_id: int) -> None:
     """Take the workspace's transaction-scoped advisory lock (imports into it serialise here)."""
     cur.execute(load_sql("lock_workspace"), {"workspace_id": workspace_id})
 
 
-def fetch_existing(cur: Cursor, workspace_id: int, emails: pl.Series) -> pl.DataFrame:
-    """Existing leads of the workspace whose emails occur in the batch, one row per email."""
+def fetch_existing(
+    cur: Cursor, workspace_id: int, emails: pl.Series, *, active_ids: bool = False
+) -> pl.DataFrame:
+    """Existing leads of the workspace whose emails occur in the batch, one row per email
+    (the active lead's id only when `active_ids`)."""
     if emails.len() == 0:
         return pl.DataFrame(schema=EXISTING_SCHEMA)
+    params = {"workspace_id": workspace_id, "active_ids": active_ids}
     if emails.len() <= LIST_LOOKUP_MAX_EMAILS:
-        params = {"workspace_id": workspace_id, "emails": pg_text_array_literal(emails)}
+        params["emails"] = pg_text_array_literal(emails)
         cur.execute(load_sql("existing_leads_in_list"), params)
         return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
     cur.execute(load_sql("create_batch_emails"))
-    _copy(cur, "copy_batch_emails", emails.to_frame())
+    _copy_in_slices(cur, "copy_batch_emails", emails.to_frame())
     cur.execute(load_sql("analyze_batch_emails"))  # a temp table has no statistics otherwise
-    cur.execute(load_sql("existing_leads"), {"workspace_id": workspace_id})
+    cur.execute(load_sql("existing_leads"), params)
     return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
 
 
@@ -62,17 +74,30 @@ def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
     return _copy(cur, "copy_created_leads", with_workspace)
 
 
+def _stage_merge_rows(cur: Cursor, rows: pl.DataFrame) -> None:
+    cur.execute(load_sql("create_merge_rows"))
+    _copy(cur, "copy_merge_rows", rows)
+
+
 def restore_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
     """Merge and undelete restored leads (one UPDATE), then fix campaign counts (one UPDATE)."""
     if rows.height == 0:
         return 0
-    cur.execute(load_sql("create_restore_rows"))
-    _copy(cur, "copy_restore_rows", rows)
+    _stage_merge_rows(cur, rows)
     params = {"workspace_id": workspace_id}
     cur.execute(load_sql("restore_leads"), params)
     restored = cur.rowcount
     cur.execute(load_sql("add_restored_to_campaign_counts"), params)
     return restored
+
+
+def update_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame, on_existing: str) -> pl.Series:
+    """Apply the `on_existing` policy to active leads (one UPDATE); return the ids it changed."""
+    if rows.height == 0:
+        return pl.Series(LEAD_ID, [], dtype=pl.Int64)
+    _stage_merge_rows(cur, rows)
+    cur.execute(load_sql(f"update_leads_{on_existing}"), {"workspace_id": workspace_id})
+    return pl.Series(LEAD_ID, [lead_id for (lead_id,) in cur.fetchall()], dtype=pl.Int64)
 
 
 def soft_delete(cur: Cursor, workspace_id: int, emails: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 -- existing_leads.sql for a short list of emails, passed as one array literal: no temp table,
 -- and each partial index is probed once per email.
 WITH active AS (
-    SELECT l.email
+    -- The id only when asked for: with false, the index alone answers (no heap visits).
+    SELECT l.email, CASE WHEN %(active_ids)s THEN l.id END AS active_id
     FROM leads AS l
     WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NULL
       AND l.email = ANY(%(emails)s::text[])
@@ -12,6 +13,10 @@ WITH active AS (
       AND l.email = ANY(%(emails)s::text[])
     ORDER BY l.email, l.deleted_at DESC, l.id DESC
 )
-SELECT coalesce(a.email, d.email) AS email, a.email IS NOT NULL AS has_active, d.id AS restore_id
+SELECT
+    coalesce(a.email, d.email) AS email,
+    a.email IS NOT NULL AS has_active,
+    a.active_id,
+    d.id AS restore_id
 FROM active AS a
 FULL JOIN deleted AS d ON d.email = a.email;

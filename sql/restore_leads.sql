@@ -18,7 +18,7 @@ UPDATE leads AS l SET
     ),
     deleted_at = NULL,
     updated_at = now()
-FROM restore_rows AS r
+FROM merge_rows AS r
 WHERE l.id = r.lead_id
   AND l.workspace_id = %(workspace_id)s
   AND l.deleted_at IS NOT NULL;

@@ -1,1 +1,2 @@
-SELECT to_regclass('campaign_leads') IS NOT NULL AS ready;
+-- Whether the newest part of schema.sql is in place (older databases get upgraded).
+SELECT to_regclass('sync_state') IS NOT NULL AS ready;

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
+from flows.parameters import FileImport
 from tests.conftest import OTHER_FORMATS, make_workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +52,8 @@ def test_flow_run_imports_the_sample(prefect_api_url: str, db) -> None:
     from flows.import_flow import import_leads_flow
 
     workspace = make_workspace(db)
-    state = import_leads_flow(source=str(SAMPLE), workspace=workspace.slug, return_state=True)
+    request = FileImport(source=str(SAMPLE), workspace=workspace.slug)
+    state = import_leads_flow(request, return_state=True)
     assert state.is_completed()
     report = state.result()
     rows = sum(1 for _ in csv.DictReader(SAMPLE.open(encoding="utf-8")))
@@ -62,7 +64,7 @@ def test_flow_run_imports_the_sample(prefect_api_url: str, db) -> None:
     assert {email for email, _ in stored} == _distinct_valid_emails(SAMPLE)
     assert all(active for _, active in stored)
 
-    again = import_leads_flow(source=str(SAMPLE), workspace=workspace.slug)
+    again = import_leads_flow(request)
     assert (again["created"], again["restored"]) == (0, 0)
     assert again["duplicates"] == rows - report["errors"]
 
@@ -72,7 +74,7 @@ def test_flow_dry_run_writes_nothing(prefect_api_url: str, db) -> None:
 
     workspace = make_workspace(db)
     report = import_leads_flow(
-        source=str(DATA / "leads.json"), workspace=workspace.slug, dry_run=True
+        FileImport(source=str(DATA / "leads.json"), workspace=workspace.slug, dry_run=True)
     )
     assert report["dryRun"] is True and report["created"] == 2
     assert _leads(db, workspace.id) == []
@@ -207,7 +209,7 @@ def test_every_format_gives_the_same_report_and_state(prefect_api_url: str, db) 
         workspace = make_workspace(db)
         import_leads([{"email": "bob@example.com", "tags": ["old"]}], workspace.slug)
         soft_delete_leads(workspace.slug, ["bob@example.com"])
-        report = import_leads_flow(source=str(DATA / name), workspace=workspace.slug)
+        report = import_leads_flow(FileImport(source=str(DATA / name), workspace=workspace.slug))
         outcomes[name] = ({k: report[k] for k in CONTRACT_KEYS}, _state(db, workspace.id))
     expected = outcomes["leads.csv"]
     assert expected[0]["restored"] == 1 and expected[0]["created"] == 1

@@ -447,7 +447,7 @@ def via_batches(cuts: list[int], *, whole_input: bool) -> ImportCall:
                 return import_input(
                     conn,
                     target,
-                    pl.concat([batch.select("email", IS_FIRST) for batch in batches]),
+                    pl.concat([batch.select("email", IS_FIRST) for batch in batches]).lazy(),
                     batches,
                     restore_soft_deleted=case.restore,
                     dry_run=case.dry_run,

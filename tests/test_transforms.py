@@ -34,6 +34,7 @@ def test_planned_additions(restore, expected):
         {
             "email": ["active@x.io", "deleted@x.io", "both@x.io"],
             "has_active": [True, False, True],
+            "active_id": [1, None, 2],
             "restore_id": [None, 7, 8],
         },
         schema=EXISTING_SCHEMA,

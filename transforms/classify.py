@@ -10,12 +10,28 @@ from transforms.fields import ERROR_REASON, IS_FIRST, OUTCOME
 
 CREATED: Final = "created"
 RESTORED: Final = "restored"
+UPDATED: Final = "updated"
 DUPLICATE: Final = "duplicate"
 ERROR: Final = "error"
-OUTCOMES: Final = (CREATED, RESTORED, DUPLICATE, ERROR)
+OUTCOMES: Final = (CREATED, RESTORED, UPDATED, DUPLICATE, ERROR)
+
+# What an import does with a row whose email already has an active lead. `skip` is the contract
+# (a duplicate); the other two are for syncs whose source is the source of truth.
+SKIP: Final = "skip"
+FILL_EMPTY: Final = "fill_empty"
+OVERWRITE: Final = "overwrite"
+ON_EXISTING: Final = (SKIP, FILL_EMPTY, OVERWRITE)
 
 RESTORE_ID: Final = "restore_id"
-EXISTING_SCHEMA: Final = {"email": pl.String, "has_active": pl.Boolean, RESTORE_ID: pl.Int64}
+ACTIVE_ID: Final = "active_id"
+# LEAD_ID: the lead a restored or updated row writes to.
+LEAD_ID: Final = "lead_id"
+EXISTING_SCHEMA: Final = {
+    "email": pl.String,
+    "has_active": pl.Boolean,
+    ACTIVE_ID: pl.Int64,
+    RESTORE_ID: pl.Int64,
+}
 
 
 def batch_emails(prepared: pl.DataFrame) -> pl.Series:
@@ -40,19 +56,27 @@ def planned_additions(
     """Leads an input makes active (created plus restored), from its number of distinct valid
     emails and their existing leads: an email already active adds none, nor does a soft-deleted
     one when restoring is off."""
-    kept_out = pl.col("has_active")
+    kept_out = pl.col("has_active").fill_null(False)
     if not restore_soft_deleted:
         kept_out = kept_out | pl.col(RESTORE_ID).is_not_null()
     return first_emails - existing.filter(kept_out).height
 
 
 def classify(
-    prepared: pl.DataFrame, existing: pl.DataFrame, *, restore_soft_deleted: bool = True
+    prepared: pl.DataFrame,
+    existing: pl.DataFrame,
+    *,
+    restore_soft_deleted: bool = True,
+    on_existing: str = SKIP,
 ) -> pl.DataFrame:
-    """Give every row exactly one outcome; restored rows carry the id of the lead they restore.
+    """Give every row exactly one outcome; restored and updated rows carry in `lead_id` the
+    lead they write to.
 
-    `existing` has one row per email found in the workspace: whether an active lead has it, and
-    the soft-deleted lead to restore (most recently deleted, then highest id), if any.
+    `existing` has one row per email found in the workspace: whether an active lead has it (and
+    its id, needed unless `on_existing` is skip), and the soft-deleted lead to restore (most
+    recently deleted, then highest id), if any. With `on_existing` other than skip, the first
+    row of an email with an active lead is `updated` (settled by `settle_updates` once the
+    database says whether anything changed).
     """
     joined = prepared.join(
         existing.select(EXISTING_SCHEMA.keys()), on="email", how="left", maintain_order="left"
@@ -62,7 +86,11 @@ def classify(
     outcome = (
         pl.when(pl.col(ERROR_REASON).is_not_null())
         .then(pl.lit(ERROR))
-        .when(~pl.col(IS_FIRST) | has_active)
+        .when(~pl.col(IS_FIRST))
+        .then(pl.lit(DUPLICATE))
+        .when(has_active & (on_existing != SKIP))
+        .then(pl.lit(UPDATED))
+        .when(has_active)
         .then(pl.lit(DUPLICATE))
         .when(has_deleted & restore_soft_deleted)
         .then(pl.lit(RESTORED))
@@ -70,12 +98,25 @@ def classify(
         .then(pl.lit(DUPLICATE))
         .otherwise(pl.lit(CREATED))
     )
+    lead_id = (
+        pl.when(pl.col(OUTCOME) == RESTORED)
+        .then(pl.col(RESTORE_ID))
+        .when(pl.col(OUTCOME) == UPDATED)
+        .then(pl.col(ACTIVE_ID))
+    )
     return (
         joined.with_columns(outcome.alias(OUTCOME))
-        .with_columns(
-            pl.when(pl.col(OUTCOME) == RESTORED).then(pl.col(RESTORE_ID)).alias(RESTORE_ID)
-        )
-        .drop("has_active")
+        .with_columns(lead_id.alias(LEAD_ID))
+        .drop("has_active", ACTIVE_ID, RESTORE_ID)
+    )
+
+
+def settle_updates(classified: pl.DataFrame, changed_ids: pl.Series) -> pl.DataFrame:
+    """Rows to be updated whose lead did not change (they gave nothing new) are duplicates."""
+    unchanged = (pl.col(OUTCOME) == UPDATED) & ~pl.col(LEAD_ID).is_in(changed_ids.implode())
+    return classified.with_columns(
+        pl.when(unchanged).then(pl.lit(DUPLICATE)).otherwise(pl.col(OUTCOME)).alias(OUTCOME),
+        pl.when(unchanged).then(None).otherwise(pl.col(LEAD_ID)).alias(LEAD_ID),
     )
 
 

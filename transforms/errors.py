@@ -67,3 +67,18 @@ class PlanLimitExceededError(ImportRequestError):
 
     def details(self) -> dict[str, object]:
         return {"limit": self.limit, "active": self.active, "wouldReach": self.would_reach}
+
+
+class IdempotencyKeyReusedError(ImportRequestError):
+    http_status = 409
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str, run_id: int) -> None:
+        self.key, self.run_id = key, run_id
+        self._init_args = (key, run_id)
+        super().__init__(
+            f"idempotency key {key!r} was already used by run {run_id} with a different payload"
+        )
+
+    def details(self) -> dict[str, object]:
+        return {"idempotencyKey": self.key, "runId": self.run_id}

@@ -10,7 +10,7 @@ from transforms.classify import DUPLICATE, ERROR, count_outcomes
 from transforms.fields import ERROR_REASON, OUTCOME, RAW_EMAIL, ROW_INDEX
 
 SAMPLE_SIZE: Final = 100
-_COUNTED: Final = ("created", "restored", "duplicates", "errors")
+_COUNTED: Final = ("created", "restored", "updated", "duplicates", "errors")
 
 
 def build_report(classified: pl.DataFrame) -> dict[str, Any]:
@@ -32,6 +32,8 @@ def build_report(classified: pl.DataFrame) -> dict[str, Any]:
     return {
         "created": counts["created"],
         "restored": counts["restored"],
+        # Active leads changed by an on_existing policy other than skip (always 0 under skip).
+        "updated": counts["updated"],
         "duplicates": counts["duplicate"],
         "errors": counts["error"],
         "duplicateEmails": duplicate_emails.to_list(),

@@ -7,10 +7,11 @@ from typing import Final
 
 import polars as pl
 
-from transforms.classify import CREATED, RESTORE_ID, RESTORED
+from transforms.classify import CREATED, LEAD_ID, RESTORED, UPDATED
 from transforms.fields import DEFAULT_STATUS, LEAD_COLUMNS, OUTCOME, TEXT_COLUMNS
 
-RESTORE_COLUMNS: Final = ("lead_id", *LEAD_COLUMNS[1:])
+# The merge input of restored and updated leads (the temp table of create_merge_rows.sql).
+MERGE_COLUMNS: Final = (LEAD_ID, *LEAD_COLUMNS[1:])
 
 
 def pg_text_array(tags: pl.Expr) -> pl.Expr:
@@ -47,17 +48,28 @@ def created_rows(classified: pl.DataFrame, *, default_source: str) -> pl.DataFra
     )
 
 
-def restored_rows(classified: pl.DataFrame) -> pl.DataFrame:
-    """The merge input for restored leads: lead id and the given fields (null when missing)."""
+def merge_rows(classified: pl.DataFrame, outcome: str) -> pl.DataFrame:
+    """The merge input for restored or updated leads: lead id and the given fields (null when
+    missing, tags as given)."""
     return (
-        classified.filter(pl.col(OUTCOME) == RESTORED)
+        classified.filter(pl.col(OUTCOME) == outcome)
         .select(
-            pl.col(RESTORE_ID).alias("lead_id"),
+            pl.col(LEAD_ID),
             *[pl.col(c) for c in LEAD_COLUMNS[1:] if c != "tags"],
             pg_text_array(pl.col("tags")).alias("tags"),
         )
-        .select(RESTORE_COLUMNS)
+        .select(MERGE_COLUMNS)
     )
+
+
+def restored_rows(classified: pl.DataFrame) -> pl.DataFrame:
+    """The merge input for restored leads."""
+    return merge_rows(classified, RESTORED)
+
+
+def updated_rows(classified: pl.DataFrame) -> pl.DataFrame:
+    """The merge input for active leads an `on_existing` policy updates."""
+    return merge_rows(classified, UPDATED)
 
 
 def to_copy_csv(rows: pl.DataFrame) -> bytes:

@@ -1,8 +1,9 @@
--- Reused by every batch of one transaction: create it on the first, empty it for the next ones.
-CREATE TEMP TABLE IF NOT EXISTS restore_rows (
+-- The merge input of restored or updated leads. Reused within one transaction: created on
+-- first use, emptied before each use.
+CREATE TEMP TABLE IF NOT EXISTS merge_rows (
     lead_id bigint PRIMARY KEY,
     first_name text, last_name text, company text, title text, phone text,
     linkedin_url text, website text, notes text, source text, status text,
     custom_fields jsonb, tags text[]
 ) ON COMMIT DROP;
-TRUNCATE restore_rows;
+TRUNCATE merge_rows;
