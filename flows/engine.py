@@ -229,9 +229,17 @@ def import_batches(
     reports: list[dict[str, Any]] = []
     uncommitted = 0
     uncommitted_added = 0  # leads made active by batches not committed yet
+    # Emails whose first row came in an earlier batch. Under skip their later rows are
+    # duplicates anyway (the lead is active by then); a policy must not apply them again.
+    claimed = pl.Series("email", [], dtype=pl.String)
     for prepared in batches:
         if prepared.height == 0:
             continue
+        if on_existing != SKIP:
+            prepared = prepared.with_columns(
+                pl.col(IS_FIRST) & ~pl.col("email").is_in(claimed.implode())
+            )
+            claimed = pl.concat([claimed, batch_emails(prepared)])
         try:
             result = import_batch(
                 conn,

@@ -1,4 +1,5 @@
-"""A row-by-row, pure-Python reference model of SPEC sections 3-5 and 7 (API-style dict input).
+"""A row-by-row, pure-Python reference model of SPEC sections 3-5 and 7 (API-style dict input),
+and of the `on_existing` policies for rows whose email already has an active lead.
 
 Deliberately naive: one loop over the rows, plain string methods, dicts for the lead table. It
 shares no code with `transforms/` or `flows/`. The property tests compare the engine to it.
@@ -19,11 +20,14 @@ Decisions where SPEC.md is silent (the engine agrees with each):
   a NUL anywhere in its keys or string values is a row error.
 - Unicode data is Python's (`unicodedata`); the tests draw only characters assigned in it, as
   engines built on a newer Unicode version may case-map or compose newer characters.
+- Whether an `on_existing` update changes a lead compares custom_fields as JSON (`1` and `true`
+  differ, as in jsonb, though Python's `1 == True`).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -232,6 +236,51 @@ def restore_lead(lead: dict[str, Any], fields: Mapping[str, Any]) -> None:
             lead[column] = value
 
 
+ON_EXISTING = ("skip", "fill_empty", "overwrite")
+# The plain text columns a policy merges field by field (status has rules of its own).
+POLICY_TEXT_COLUMNS = tuple(column for column, _ in TEXT_FIELDS.values())
+
+
+def overwrite_lead(lead: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """on_existing = overwrite: what the active `lead` becomes (a new dict)."""
+    merged = copy.deepcopy(dict(lead))
+    for column in (*POLICY_TEXT_COLUMNS, "status"):
+        given = fields.get(column)
+        if given is not None:
+            merged[column] = given
+    given_custom = fields.get("custom_fields", {})
+    merged["custom_fields"] = {**lead["custom_fields"], **copy.deepcopy(given_custom)}
+    given_tags = fields.get("tags", [])
+    if len(given_tags) > 0:
+        merged["tags"] = list(given_tags)
+    return merged
+
+
+def fill_empty_lead(lead: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """on_existing = fill_empty: what the active `lead` becomes (a new dict)."""
+    merged = copy.deepcopy(dict(lead))
+    for column in POLICY_TEXT_COLUMNS:  # not status: it is never empty and always kept
+        stored = lead[column]
+        if stored is None or stored == "":
+            merged[column] = fields.get(column)
+    given_custom = fields.get("custom_fields", {})
+    merged["custom_fields"] = {**copy.deepcopy(given_custom), **lead["custom_fields"]}
+    if len(lead["tags"]) == 0:
+        merged["tags"] = list(fields.get("tags", []))
+    return merged
+
+
+def same_lead_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two leads agree on every LEAD_FIELDS column (custom_fields compared as JSON)."""
+    for column in LEAD_FIELDS:
+        if column == "custom_fields":
+            if json.dumps(a[column], sort_keys=True) != json.dumps(b[column], sort_keys=True):
+                return False
+        elif a[column] != b[column]:
+            return False
+    return True
+
+
 @dataclass
 class ImportModel:
     """What one import does: the report, each row's outcome, and the workspace afterwards."""
@@ -241,6 +290,8 @@ class ImportModel:
     leads: list[dict[str, Any]]
     active_before: int
     restored_ids: list[int]
+    updated_ids: list[int] = field(default_factory=list)  # active leads an update changed
+    unchanged_update_ids: list[int] = field(default_factory=list)  # updates that changed nothing
 
     @property
     def active_after(self) -> int:
@@ -253,9 +304,15 @@ def run_import(
     *,
     restore_soft_deleted: bool = True,
     source: str = "api",
+    on_existing: str = "skip",
 ) -> ImportModel:
     """Classify `rows` against the workspace's `leads` (dicts with id, email, deleted_at and
-    LEAD_FIELDS) and return the report and the leads as they are after the import."""
+    LEAD_FIELDS) and return the report and the leads as they are after the import.
+
+    `on_existing`: with `skip`, the first row of an email that has an active lead is a
+    duplicate; with `fill_empty` or `overwrite` that row is merged into the active lead, and is
+    `updated` if the lead changed, else a duplicate."""
+    assert on_existing in ON_EXISTING, on_existing
     leads = copy.deepcopy(leads)
     active_before = sum(1 for lead in leads if lead["deleted_at"] is None)
     seen: set[str] = set()
@@ -264,6 +321,8 @@ def run_import(
     error_details: list[dict[str, Any]] = []
     created: list[dict[str, Any]] = []
     restored_ids: list[int] = []
+    updated_ids: list[int] = []
+    unchanged_update_ids: list[int] = []
     for index, given in enumerate(rows):
         row = check_row(given)
         if not row.valid:
@@ -277,8 +336,22 @@ def run_import(
         same = [lead for lead in leads if lead["email"] == email]
         active = [lead for lead in same if lead["deleted_at"] is None]
         deleted = [lead for lead in same if lead["deleted_at"] is not None]
-        if not first or active:
+        assert len(active) <= 1, email  # one active lead per email (a unique index)
+        if not first or (active and on_existing == "skip"):
             outcome = "duplicate"
+        elif active:
+            target = active[0]
+            if on_existing == "overwrite":
+                merged = overwrite_lead(target, row.fields)
+            else:
+                merged = fill_empty_lead(target, row.fields)
+            if same_lead_fields(merged, target):
+                outcome = "duplicate"
+                unchanged_update_ids.append(target["id"])
+            else:
+                outcome = "updated"
+                target.update(merged)
+                updated_ids.append(target["id"])
         elif deleted and restore_soft_deleted:
             outcome = "restored"
             target = max(deleted, key=lambda lead: (lead["deleted_at"], lead["id"]))
@@ -295,10 +368,20 @@ def run_import(
     report = {
         "created": outcomes.count("created"),
         "restored": outcomes.count("restored"),
+        "updated": outcomes.count("updated"),
         "duplicates": outcomes.count("duplicate"),
         "errors": outcomes.count("error"),
         "duplicateEmails": duplicate_emails[:SAMPLE],
         "errorDetails": error_details[:SAMPLE],  # `reasons`: any one of them is right
     }
-    assert sum(report[k] for k in ("created", "restored", "duplicates", "errors")) == len(rows)
-    return ImportModel(report, outcomes, leads + created, active_before, restored_ids)
+    counted = ("created", "restored", "updated", "duplicates", "errors")
+    assert sum(report[k] for k in counted) == len(rows)
+    return ImportModel(
+        report,
+        outcomes,
+        leads + created,
+        active_before,
+        restored_ids,
+        updated_ids,
+        unchanged_update_ids,
+    )

@@ -25,9 +25,12 @@ DATA = Path(__file__).parent / "data"
 def prefect_api_url(database_url: str) -> Iterator[str]:
     """One temporary Prefect server for the session; flows and CLI subprocesses use it."""
     import prefect.settings
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    # As `leads import` does: no heartbeat thread to join at the end of every in-process run.
+    no_heartbeats = temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    with prefect_test_harness(server_startup_timeout=180), no_heartbeats:
         yield prefect.settings.PREFECT_API_URL.value()
 
 

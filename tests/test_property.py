@@ -11,6 +11,10 @@ Against the database (each example gets fresh workspaces, arranged with plain SQ
    custom_fields, deleted_at; pre-existing leads by id, so which copy was restored is checked),
    which leads were touched (updated_at), campaign lead counts, the plan-limit error and a
    neighbouring workspace that must stay invisible and untouched all equal the model's.
+   The `on_existing` policy is random too (mostly skip): under fill_empty and overwrite the
+   stored leads have empty ('' or null) fields and tag lists now and then, and some rows repeat
+   an active lead's own values, so that both an update and an update that changes nothing (a
+   duplicate) are reached; updated leads must hold the model's values and a newer updated_at.
 2. `test_batched_import_matches_model` — the same, with the rows cut into batches that are
    prepared separately and imported by `import_batches` in one transaction (the file path).
 
@@ -249,16 +253,44 @@ def stored_lead(draw: st.DrawFn, email: str, deleted_minute: int | None) -> dict
     lead.update(
         email=email,
         deleted_at=None if deleted_minute is None else T0 + timedelta(minutes=deleted_minute),
-        first_name=draw(st.sampled_from([None, "Old", "Stored"])),
-        company=draw(st.sampled_from([None, "Acme"])),
+        # '' as well as null: fill_empty treats both as empty (and may turn '' into null).
+        first_name=draw(st.sampled_from([None, "Old", "Stored", "", "Ann"])),
+        company=draw(st.sampled_from([None, "Acme", "Acme", ""])),
         title=draw(st.sampled_from([None, "CEO"])),
+        phone=draw(st.sampled_from([None, None, None, "555", ""])),
+        website=draw(st.sampled_from([None, None, None, "ex.com"])),
         notes=draw(st.sampled_from([None, "kept"])),
-        source=draw(st.sampled_from([None, "csv_import", "crm"])),
+        source=draw(st.sampled_from([None, "csv_import", "crm", "web"])),
         status=draw(st.sampled_from(STATUSES)),
         custom_fields=draw(st.dictionaries(CUSTOM_KEYS, JSON_VALUES, max_size=3)),
         tags=draw(st.lists(st.sampled_from(["old", "vip", "a", "b"]), max_size=3, unique=True)),
     )
     return lead
+
+
+@st.composite
+def echo_row(draw: st.DrawFn, lead: dict[str, Any]) -> dict[str, Any]:
+    """A row giving some of an active lead's own values (in varied case and padding). Under
+    overwrite it changes nothing; under fill_empty neither, unless the lead has a '' field
+    (which becomes null). It only gives tags the lead has, or none."""
+    row: dict[str, Any] = {"email": draw(padded(recased(lead["email"])))}
+    for api, (column, _) in TEXT_FIELDS.items():
+        value = lead[column]
+        if value not in (None, "") and draw(st.booleans()):
+            row[api] = draw(padded(st.just(value)))
+    if draw(st.booleans()):
+        row["status"] = draw(padded(recased(lead["status"])))
+    if draw(st.booleans()):
+        keys = draw(st.lists(st.sampled_from(sorted(lead["custom_fields"]) or ["-"]), unique=True))
+        row["customFields"] = {k: copy.deepcopy(lead["custom_fields"][k]) for k in keys if k != "-"}
+    if lead["tags"]:
+        if draw(st.booleans()):  # the same list, or with a repeat and a blank dropped on input
+            row["tags"] = draw(
+                st.sampled_from([list(lead["tags"]), [*lead["tags"], " ", lead["tags"][0]]])
+            )
+    elif draw(st.booleans()):  # no tags given either way
+        row["tags"] = draw(st.sampled_from([[], ["", " "], None]))
+    return row
 
 
 @st.composite
@@ -358,7 +390,7 @@ def snapshot(db, workspace_id: int, known_ids: set[int], campaigns: list[int]) -
 
 
 def assert_report_matches(report: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key in ("created", "restored", "duplicates", "errors", "duplicateEmails"):
+    for key in ("created", "restored", "updated", "duplicates", "errors", "duplicateEmails"):
         assert report[key] == expected[key], key
     details, wanted = report["errorDetails"], expected["errorDetails"]
     assert [(d["index"], d["email"]) for d in details] == [(w["index"], w["email"]) for w in wanted]
@@ -367,10 +399,13 @@ def assert_report_matches(report: dict[str, Any], expected: dict[str, Any]) -> N
         assert detail["reason"] in want["reasons"], (detail, want["reasons"])
 
 
-def note_coverage(stored: list[dict[str, Any]], model: ImportModel) -> None:
+def note_coverage(stored: list[dict[str, Any]], model: ImportModel, on_existing: str) -> None:
     """Hypothesis events (see --hypothesis-show-statistics): is the interesting space reached?"""
     for outcome in sorted(set(model.outcomes)):
         event(f"has {outcome} rows")
+    event(f"on_existing={on_existing}")
+    if model.unchanged_update_ids:
+        event("update changed nothing")
     if len(model.report["duplicateEmails"]) == 100 or len(model.report["errorDetails"]) == 100:
         event("a sample is cut at 100")
     by_id = {lead["id"]: lead for lead in stored}
@@ -409,6 +444,7 @@ class Scenario:
     dry_run: bool
     limit_slack: int | None  # plan limit = active leads before + slack; None: unlimited
     source: str
+    on_existing: str = "skip"  # what a row does to an active lead of its email
 
 
 ImportCall = Callable[[Scenario, str, str], dict[str, Any]]
@@ -421,6 +457,7 @@ def via_import_leads(case: Scenario, slug: str, database_url: str) -> dict[str, 
         dry_run=case.dry_run,
         restore_soft_deleted=case.restore,
         source=case.source,
+        on_existing=case.on_existing,
         database=database_url,
     )
 
@@ -452,6 +489,7 @@ def via_batches(cuts: list[int], *, whole_input: bool) -> ImportCall:
                     restore_soft_deleted=case.restore,
                     dry_run=case.dry_run,
                     default_source=case.source,
+                    on_existing=case.on_existing,
                 )
             return import_batches(
                 conn,
@@ -460,6 +498,7 @@ def via_batches(cuts: list[int], *, whole_input: bool) -> ImportCall:
                 restore_soft_deleted=case.restore,
                 dry_run=case.dry_run,
                 default_source=case.source,
+                on_existing=case.on_existing,
             )
 
     return call
@@ -500,8 +539,14 @@ def check_against_model(
             call(case, workspace.slug, database_url)
         assert snapshot(db, workspace.id, known_ids, campaigns) == before
         return
-    model = run_import(case.rows, stored, restore_soft_deleted=case.restore, source=case.source)
-    note_coverage(stored, model)
+    model = run_import(
+        case.rows,
+        stored,
+        restore_soft_deleted=case.restore,
+        source=case.source,
+        on_existing=case.on_existing,
+    )
+    note_coverage(stored, model, case.on_existing)
     would_reach = model.active_before + model.report["created"] + model.report["restored"]
     if limit is not None and would_reach > limit:
         event("plan limit exceeded")
@@ -534,10 +579,12 @@ def check_against_model(
         return
     leads_after, updated_after, counts_after = after
     assert leads_after == canonical(model.leads, known_ids)
-    # Only restored leads are touched (updated_at = now()); active ones are never modified.
+    # Only restored leads and active leads an update changed are touched (updated_at = now());
+    # every other pre-existing lead, an update that changed nothing included, keeps its own.
     updated_before = before[1]
+    touched = {*model.restored_ids, *model.updated_ids}
     for lead_id, updated_at in updated_after.items():
-        if lead_id in model.restored_ids:
+        if lead_id in touched:
             assert updated_at > updated_before[lead_id], lead_id
         else:
             assert updated_at == updated_before[lead_id], lead_id
@@ -550,16 +597,29 @@ def check_against_model(
     assert counts_after == expected_counts
 
 
-scenarios = st.builds(
-    Scenario,
-    rows=api_rows(),
-    stored=workspace_state(),
-    memberships=st.lists(st.lists(st.integers(0, 20), max_size=6), max_size=2),
-    restore=st.sampled_from([True, True, False]),
-    dry_run=st.sampled_from([False, False, False, False, True]),
-    limit_slack=weighted((3, st.none()), (1, st.integers(-1, 4))),
-    source=st.sampled_from(["api", "csv_import"]),
-)
+@st.composite
+def scenario(draw: st.DrawFn) -> Scenario:
+    on_existing = draw(st.sampled_from(["skip", "skip", "fill_empty", "overwrite"]))
+    stored = draw(workspace_state())
+    rows = draw(api_rows())
+    active = [lead for lead in stored if lead["deleted_at"] is None]
+    if rows and active and draw(st.booleans()):
+        # Rows repeating active leads' own values, so that updates changing nothing are reached.
+        for lead in draw(st.lists(st.sampled_from(active), min_size=1, max_size=3)):
+            rows.insert(draw(st.integers(0, len(rows))), draw(echo_row(lead)))
+    return Scenario(
+        rows=rows,
+        stored=stored,
+        memberships=draw(st.lists(st.lists(st.integers(0, 20), max_size=6), max_size=2)),
+        restore=draw(st.sampled_from([True, True, False])),
+        dry_run=draw(st.sampled_from([False, False, False, False, True])),
+        limit_slack=draw(weighted((3, st.none()), (1, st.integers(-1, 4)))),
+        source=draw(st.sampled_from(["api", "csv_import"])),
+        on_existing=on_existing,
+    )
+
+
+scenarios = scenario()
 ADDING = ("created", "restored")
 DB_SETTINGS = settings(
     deadline=None,
@@ -568,6 +628,25 @@ DB_SETTINGS = settings(
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
     ],
+)
+
+
+# Cut after two rows: the second batch repeats an email the first updated and one it created.
+# Their rows are not the first of their email in the input, so both are duplicates.
+LATER_BATCH_REPEATS = Scenario(
+    rows=[
+        {"email": "ann@ex.com", "firstName": "First"},
+        {"email": "cy@ex.com"},
+        {"email": "ann@ex.com", "firstName": "Second"},
+        {"email": "cy@ex.com", "phone": "555"},
+    ],
+    stored=[old_lead("ann@ex.com", None, first_name="Old")],
+    memberships=[],
+    restore=True,
+    dry_run=False,
+    limit_slack=None,
+    source="api",
+    on_existing="overwrite",
 )
 
 
@@ -627,6 +706,97 @@ DB_SETTINGS = settings(
         source="api",
     )
 )
+@example(
+    Scenario(  # overwrite: an update, a later row of its email, a no-op, jsonb 1 vs true
+        rows=[
+            {
+                "email": " ANN@ex.com ",
+                "firstName": "New",
+                "status": "Replied",
+                "tags": [" ", ""],  # empty once cleaned: the stored tags stay
+                "customFields": {"b": 2},
+            },
+            {"email": "ann@ex.com", "company": "Later"},
+            {
+                "email": "bob@EX.com",
+                "firstName": " Bob ",
+                "tags": ["a", "b", "a"],
+                "customFields": {"plan": "x"},
+            },
+            {"email": "kim@ex.com", "customFields": {"a": True}},
+            {"email": "cy@ex.com", "tags": ["t"]},
+        ],
+        stored=[
+            old_lead(
+                "ann@ex.com",
+                None,
+                first_name="Old",
+                company="Acme",
+                tags=["vip"],
+                custom_fields={"a": 1},
+                source="crm",
+            ),
+            old_lead(
+                "bob@ex.com", None, first_name="Bob", tags=["a", "b"], custom_fields={"plan": "x"}
+            ),
+            old_lead("kim@ex.com", None, custom_fields={"a": 1}),
+        ],
+        memberships=[[0, 1]],
+        restore=True,
+        dry_run=False,
+        limit_slack=1,
+        source="api",
+        on_existing="overwrite",
+    )
+)
+@example(
+    Scenario(  # fill_empty: '' and null filled, '' cleared by a row giving nothing, a no-op
+        rows=[
+            {
+                "email": "Ann@ex.com",
+                "firstName": "Annie",
+                "company": "New Co",
+                "status": "active",
+                "tags": ["t"],
+                "customFields": {"a": 2, "b": 3},
+            },
+            {
+                "email": "bob@ex.com",
+                "firstName": "Robert",
+                "status": "replied",
+                "tags": ["new"],
+                "customFields": {"plan": "y"},
+            },
+            {"email": "kim@ex.com", "firstName": " "},
+            {"email": "kim@ex.com", "firstName": "Kim"},
+        ],
+        stored=[
+            old_lead(
+                "ann@ex.com",
+                None,
+                first_name="",
+                company="Acme",
+                status="bounced",
+                custom_fields={"a": 1},
+            ),
+            old_lead(
+                "bob@ex.com",
+                None,
+                first_name="Bob",
+                tags=["vip"],
+                custom_fields={"plan": "x"},
+                source="crm",
+            ),
+            old_lead("kim@ex.com", None, phone=""),
+        ],
+        memberships=[],
+        restore=True,
+        dry_run=False,
+        limit_slack=None,
+        source="api",
+        on_existing="fill_empty",
+    )
+)
 def test_import_matches_model(db, database_url, case):
     check_against_model(db, database_url, case, via_import_leads)
 
@@ -645,6 +815,7 @@ def test_import_matches_model(db, database_url, case):
     ),
     cuts=[1],
 )
+@example(case=LATER_BATCH_REPEATS, cuts=[2])
 def test_batched_import_matches_model(db, database_url, case, cuts):
     """Batches of one input behave as one import: same report, same final state."""
     check_against_model(db, database_url, case, via_batches(cuts, whole_input=True))
@@ -664,6 +835,7 @@ def test_batched_import_matches_model(db, database_url, case, cuts):
     ),
     cuts=[1, 2],
 )
+@example(case=LATER_BATCH_REPEATS, cuts=[2])
 def test_batch_by_batch_import_matches_model(db, database_url, case, cuts):
     """Batches looked up one after another (the --commit-every path) in one transaction: same
     report and state; a plan-limit failure reports where it stopped."""

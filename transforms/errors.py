@@ -82,3 +82,11 @@ class IdempotencyKeyReusedError(ImportRequestError):
 
     def details(self) -> dict[str, object]:
         return {"idempotencyKey": self.key, "runId": self.run_id}
+
+
+class SyncConflictError(ImportRequestError):
+    """The sync's watermark moved while this run was reading (another run of the same sync
+    committed first); this run wrote nothing, the next one goes on from the new watermark."""
+
+    http_status = 409
+    code = "sync_conflict"

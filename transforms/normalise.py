@@ -148,7 +148,11 @@ def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
     (null for valid rows) and is_first (valid and the first valid row with its email).
     """
     df = raw.with_columns(_normalised_columns())
-    df = df.join(_parse_json_cells(df), on=ROW_INDEX, how="left", maintain_order="left")
+    parsed = _parse_json_cells(df)
+    if parsed.get_column(ROW_INDEX).equals(df.get_column(ROW_INDEX)):
+        df = df.hstack(parsed.drop(ROW_INDEX))  # DuckDB kept the row order (its default)
+    else:
+        df = df.join(parsed, on=ROW_INDEX, how="left", maintain_order="left")
     return (
         df.lazy()
         .with_columns(_parsed_json_columns())
