@@ -335,7 +335,7 @@ def figures(m: dict[str, Any]) -> list[tuple[str, str]]:
         (f"(a) leads import, {n:,} rows: wall", f"{a['wallS']:.2f} s"),
         ("(a)   engine (flow start to end)", f"{a['engineS']:.2f} s"),
         ("(a)   Prefect start-up (wall - engine)", f"{a['prefectStartupS']:.2f} s"),
-        ("(a)   tasks read / prepare / load", _task_times(a["timings"])),
+        ("(a)   stages", _task_times(a["timings"])),
         ("(a)   database part (report loadMs)", f"{(a['loadMs'] or 0) / 1000:.2f} s"),
         ("(a)   created / restored / duplicates / errors", _outcomes(a["counts"])),
         (f"(b) floor: one COPY of {b['rows']:,} rows", f"{b['copyS']:.2f} s"),
@@ -367,8 +367,10 @@ def _p50_p99(e: dict[str, Any], prefix: str = "") -> str:
 def _task_times(timings: dict[str, float] | None) -> str:
     if not timings:
         return "n/a (no timings in the report)"
-    keys = ("readMs", "prepareMs", "loadTaskMs")
-    return " / ".join(f"{timings.get(k, 0) / 1000:.2f}" for k in keys) + " s"
+    stages = {k: v for k, v in timings.items() if k != "flowMs"}
+    if not stages:
+        return "one streaming task (read, prepare and write overlap)"
+    return " / ".join(f"{k.removesuffix('Ms')} {v / 1000:.2f}" for k, v in stages.items()) + " s"
 
 
 def _outcomes(counts: dict[str, int]) -> str:
