@@ -30,31 +30,17 @@ def publish_report(report: dict[str, Any], workspace: str, source: str) -> None:
 
 
 class ProgressArtifact:
-    """A progress artifact, updated as batches land (at most every 1%).
+    """A progress artifact of rows written, updated as batches land (at most every 1%)."""
 
-    Progress is counted in rows when the total is known, else in an estimate of the input's
-    bytes consumed (the in-memory size of the rows read, against the file's size), held below
-    100% until `finish`.
-    """
-
-    def __init__(self, key: str, description: str, *, total: float | None = None) -> None:
-        self._total = max(total or 0.0, 1.0)
-        self._estimated = total is None
-        self._done = 0.0
+    def __init__(self, total_rows: int, key: str, description: str) -> None:
+        self._total = max(total_rows, 1)
+        self._done = 0
         self._shown = 0.0
         self._id: UUID = create_progress_artifact(0.0, key=key, description=description)
 
-    def advance(self, amount: float) -> None:
-        """Add rows written (or, for an estimated total, bytes consumed)."""
-        self._done += amount
-        percent = min(99.0 if self._estimated else 100.0, 100.0 * self._done / self._total)
+    def advance(self, rows: int) -> None:
+        self._done += rows
+        percent = min(100.0, 100.0 * self._done / self._total)
         if percent - self._shown >= 1.0 or percent == 100.0:
-            self._show(percent)
-
-    def finish(self) -> None:
-        if self._shown < 100.0:
-            self._show(100.0)
-
-    def _show(self, percent: float) -> None:
-        update_progress_artifact(self._id, percent)
-        self._shown = percent
+            update_progress_artifact(self._id, percent)
+            self._shown = percent

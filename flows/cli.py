@@ -20,6 +20,22 @@ from flows.settings import DEFAULT_WORKSPACE, apply_prefect_defaults
 from transforms.errors import ImportRequestError, UnreadableSourceError
 
 EXIT_OK = 0
+EXIT_REQUEST_ERROR = 2
+
+
+def _positive(kind: type) -> Any:
+    """An argparse type: a number of `kind` above zero."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +105,39 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--config", default="prefect.yaml", metavar="PATH", help="the prefect.yaml to read"
     )
+
+    api = commands.add_parser("api", help="serve the HTTP API (SPEC section 9)")
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    api.add_argument(
+        "--rate-limit",
+        type=_positive(int),
+        metavar="N",
+        help="requests per window and API key (default 100, or LEADS_API_RATE_LIMIT)",
+    )
+    api.add_argument(
+        "--rate-window",
+        type=_positive(float),
+        metavar="SECONDS",
+        help="the sliding window's length (default 60, or LEADS_API_RATE_WINDOW)",
+    )
+    api.add_argument("--workers", type=_positive(int), default=1, metavar="N", help="processes (1)")
+    api.add_argument("--log-level", default="info", help="uvicorn's log level (info)")
+
+    api_key = commands.add_parser("api-key", help="manage HTTP API keys").add_subparsers(
+        dest="api_key_command", required=True
+    )
+    key_create = api_key.add_parser(
+        "create", help="create a key; it is printed once, as the last line"
+    )
+    key_create.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="SLUG")
+    key_create.add_argument("--name", help="a label for the key")
+    key_revoke = api_key.add_parser("revoke", help="revoke a key")
+    key_revoke.add_argument("key", metavar="KEY", help="the key itself, its id or its prefix")
+    key_revoke.add_argument("--workspace", metavar="SLUG", help="only a key of this workspace")
+    key_list = api_key.add_parser("list", help="list keys (never their value)")
+    key_list.add_argument("--workspace", metavar="SLUG", help="only this workspace's keys")
+    key_list.add_argument("--json", action="store_true", help="print the keys as JSON")
 
     delete = commands.add_parser("delete", help="soft delete leads by email")
     delete.add_argument("--workspace", required=True, metavar="SLUG")
@@ -244,6 +293,43 @@ def _list_runs(args: argparse.Namespace) -> int:
 _RUN_COUNTS = ("created", "restored", "updated", "duplicates", "errors")
 
 
+def _api_keys(args: argparse.Namespace) -> int:
+    from api import keys
+    from flows import database
+    from flows.engine import resolve_workspace
+
+    with database.transaction() as conn:
+        database.ensure_schema(conn)
+        if args.api_key_command == "create":
+            created = keys.create_key(conn, resolve_workspace(conn, args.workspace), args.name)
+            print(
+                f"API key {created.id} ({created.prefix}) for workspace {created.workspace}; "
+                "it is shown only now, store it:"
+            )
+            print(created.key)
+        elif args.api_key_command == "revoke":
+            try:
+                key_id, slug, prefix = keys.revoke_key(conn, args.key, args.workspace)
+            except keys.KeySelectionError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_REQUEST_ERROR
+            print(f"revoked API key {key_id} ({prefix}) of workspace {slug}")
+        else:
+            listed = keys.list_keys(conn, args.workspace)
+            if args.json:
+                print(json.dumps(listed, default=str))
+                return EXIT_OK
+            for key in listed:
+                state = f"revoked {key['revokedAt']:%Y-%m-%d}" if key["revokedAt"] else "active"
+                print(
+                    f"{key['id']:>6}  {key['prefix']:<13} {key['workspace'][:20]:<20} "
+                    f"{state:<18} {key['name'] or ''}"
+                )
+            if not listed:
+                print("no API keys yet")
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
     from flows import database
 
@@ -257,6 +343,20 @@ def _run(args: argparse.Namespace) -> int:
 
         serve_deployments(Path(args.config))
         return EXIT_OK
+    if args.command == "api":
+        from api.server import serve
+
+        serve(
+            args.host,
+            args.port,
+            rate_limit=args.rate_limit,
+            rate_window=args.rate_window,
+            workers=args.workers,
+            log_level=args.log_level,
+        )
+        return EXIT_OK
+    if args.command == "api-key":
+        return _api_keys(args)
     if args.command == "db" and args.db_command == "stop":
         stopped = database.stop_embedded()
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -200,111 +199,6 @@ def import_input(
         report = merge_reports(reports)
         report.update(workspace=workspace.slug, dryRun=dry_run)
         report["loadMs"] = round(report["loadMs"] + lookup_ms, 1)
-        if dry_run:
-            conn.rollback()
-        elif audit is not None:
-            report["runId"] = record_run(cur, workspace.id, audit, report=report)
-    return report
-
-
-def _write_timed(
-    cur: Cursor,
-    workspace: Workspace,
-    classified: pl.DataFrame,
-    started: float,
-    *,
-    default_source: str,
-    on_existing: str,
-) -> tuple[pl.DataFrame, float]:
-    written = _write_batch(
-        cur, workspace, classified, default_source=default_source, on_existing=on_existing
-    )
-    return written, started
-
-
-def import_stream(
-    conn: Connection,
-    lookup: Connection,
-    workspace: Workspace,
-    batches: Iterable[pl.DataFrame],
-    *,
-    restore_soft_deleted: bool = True,
-    dry_run: bool = False,
-    default_source: str = SOURCE_API,
-    on_existing: str = SKIP,
-    audit: RunAudit | None = None,
-    on_batch: Callable[[ImportResult], None] | None = None,
-) -> dict[str, Any]:
-    """Import an input whose batches are still being read and prepared, in the caller's
-    transaction on `conn` (left open for the caller to commit; a dry run is rolled back here).
-
-    A pipeline: while a writer thread writes batch k on `conn`, this thread pulls batch k+1 from
-    `batches` (reading and preparing it), so the database's work overlaps ours. Each batch's
-    existing leads are looked up on `lookup`, a second connection that sees the workspace as
-    committed before the import; it cannot change meanwhile, because `conn` takes the workspace
-    lock first. The emails claimed by earlier batches are carried here, so a later repeat is a
-    duplicate. The plan limit is checked when every batch is written, before the commit:
-    exceeding it raises, and the caller's rollback leaves the workspace as it was.
-    """
-    _check_on_existing(on_existing)
-    reports: list[dict[str, Any]] = []
-    adding = 0
-
-    def finish(future: Future[tuple[pl.DataFrame, float]]) -> None:
-        classified, started = future.result()
-        report = _batch_report(classified, None, started)
-        reports.append(report)
-        if on_batch is not None:
-            on_batch(ImportResult(report, classified))
-
-    with (
-        conn.cursor() as cur,
-        lookup.cursor() as lookup_cur,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="leads-writer") as writer,
-    ):
-        store.lock_workspace(cur, workspace.id)
-        if audit is not None and (stored := replayed_report(cur, workspace.id, audit)):
-            return stored
-        claimed = pl.Series("email", [], dtype=pl.String)
-        writing: Future[tuple[pl.DataFrame, float]] | None = None
-        for prepared in batches:
-            if prepared.height == 0:
-                continue
-            started = time.perf_counter()
-            prepared = prepared.with_columns(
-                pl.col(IS_FIRST) & ~pl.col("email").is_in(claimed.implode())
-            )
-            emails = batch_emails(prepared)
-            claimed = pl.concat([claimed, emails], rechunk=False)
-            existing = store.fetch_existing(
-                lookup_cur, workspace.id, emails, active_ids=on_existing != SKIP
-            )
-            classified = classify(
-                prepared,
-                existing,
-                restore_soft_deleted=restore_soft_deleted,
-                on_existing=on_existing,
-            )
-            counts = count_outcomes(classified)
-            adding += counts["created"] + counts[RESTORED]
-            if writing is not None:
-                finish(writing)  # one batch in the writer at a time: bounded memory
-            writing = writer.submit(
-                _write_timed,
-                cur,
-                workspace,
-                classified,
-                started,
-                default_source=default_source,
-                on_existing=on_existing,
-            )
-        if writing is not None:
-            finish(writing)
-        if not reports:
-            raise EmptyInputError()
-        remaining = store.check_plan_limit_written(cur, workspace.id, adding)
-        report = merge_reports(reports)
-        report.update(workspace=workspace.slug, dryRun=dry_run, remainingCapacity=remaining)
         if dry_run:
             conn.rollback()
         elif audit is not None:

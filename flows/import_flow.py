@@ -1,9 +1,5 @@
-"""The `import-leads` Prefect flow: fetch a file, import it, publish the report as artifacts.
-
-By default one task streams the file through a pipeline (chunk k is written while chunk k+1 is
-read and prepared) in one transaction. With `commit_every`, the stages are separate tasks that
-pass Parquet chunk files: read, prepare, then load batch by batch with commits.
-"""
+"""The `import-leads` Prefect flow: fetch a file, read it in chunks, prepare them, load them in
+one go, publish the report as artifacts."""
 
 from __future__ import annotations
 
@@ -24,22 +20,22 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows.artifacts import ProgressArtifact, publish_report  # noqa: E402
-from flows.database import ensure_schema, transaction  # noqa: E402
+from flows.database import transaction  # noqa: E402
 from flows.engine import (  # noqa: E402
     ImportResult,
     import_batches,
-    import_stream,
+    import_input,
     resolve_workspace,
 )
 from flows.parameters import FileImport  # noqa: E402
 from flows.progress import reporter  # noqa: E402
-from flows.readers import LeadSource, open_source  # noqa: E402
+from flows.readers import open_source  # noqa: E402
 from flows.run_policies import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
 from flows.runs import KIND_FILE, RunAudit, payload_digest, record_run, replayed_report  # noqa: E402
 from flows.sources import fetch_to  # noqa: E402
 from transforms.artifacts import artifact_key  # noqa: E402
 from transforms.errors import EmptyInputError  # noqa: E402
-from transforms.fields import SOURCE_FILE  # noqa: E402
+from transforms.fields import IS_FIRST, SOURCE_FILE  # noqa: E402
 from transforms.normalise import prepare_leads  # noqa: E402
 from transforms.report import escape_formulas, outcome_rows  # noqa: E402
 
@@ -142,12 +138,12 @@ class _BatchSink:
 def load_chunks(
     prepared_paths: list[str], request: FileImport, audit: RunAudit, total_rows: int
 ) -> dict[str, Any]:
-    """Classify each batch against the workspace under its lock, write it, and commit every
-    `commit_every` rows; the run's audit row goes with the last commit."""
+    """Classify the chunks against the workspace under its lock and write them with the run's
+    audit row; one transaction unless `commit_every` is set."""
     progress = ProgressArtifact(
+        total_rows,
         key=artifact_key("progress", request.workspace),
         description=f"Rows written importing {request.source} into {request.workspace}",
-        total=total_rows,
     )
     options: dict[str, Any] = {
         "restore_soft_deleted": request.restore_soft_deleted,
@@ -161,6 +157,12 @@ def load_chunks(
     ):
         target = resolve_workspace(conn, request.workspace)
         sink = _BatchSink(handle, progress)
+        if not request.commit_every:
+            first_flags = pl.scan_parquet(prepared_paths).select("email", IS_FIRST)
+            batches = _batches(prepared_paths, None)
+            return import_input(
+                conn, target, first_flags, batches, audit=audit, on_batch=sink, **options
+            )
         report = import_batches(
             conn,
             target,
@@ -173,62 +175,6 @@ def load_chunks(
             with conn.cursor() as cur:
                 report["runId"] = record_run(cur, target.id, audit, report=report)
         return report
-
-
-def _prepared_chunks(opened: LeadSource, progress: ProgressArtifact) -> Iterator[pl.DataFrame]:
-    """The source's chunks, each read and prepared when the pipeline asks for it."""
-    for raw in opened.raw_chunks():
-        reporter().advance("read", raw.height)
-        progress.advance(raw.estimated_size())
-        prepared = prepare_leads(raw)
-        reporter().advance("prepared", prepared.height)
-        yield prepared
-
-
-@task(name="import", cache_policy=NO_CACHE, **DATABASE_RETRIES)
-def import_file(path: str, request: FileImport, audit: RunAudit) -> dict[str, Any]:
-    """Read, prepare and write the file as a pipeline, in one transaction: each chunk is
-    written while the next one is read and prepared."""
-    opened = open_source(path, request.format, sheet=request.sheet)
-    logger = get_run_logger()
-    logger.info("reading %s (%s)", request.source, opened.describe())
-    for warning in opened.warnings:
-        logger.warning(warning)
-    progress = ProgressArtifact(
-        key=artifact_key("progress", request.workspace),
-        description=f"Importing {request.source} into {request.workspace} (estimated)",
-        total=Path(path).stat().st_size,
-    )
-    with transaction() as conn:
-        ensure_schema(conn)  # committed first: the lookup connection must see the tables
-    with (
-        open(request.outcomes, "wb") if request.outcomes else nullcontext() as handle,
-        transaction() as conn,
-        transaction() as lookup,
-    ):
-        target = resolve_workspace(conn, request.workspace)
-        try:
-            report = import_stream(
-                conn,
-                lookup,
-                target,
-                _prepared_chunks(opened, progress),
-                restore_soft_deleted=request.restore_soft_deleted,
-                dry_run=request.dry_run,
-                default_source=SOURCE_FILE,
-                on_existing=request.on_existing,
-                audit=audit,
-                on_batch=_BatchSink(handle, None),
-            )
-        except EmptyInputError:
-            raise EmptyInputError(f"{Path(request.source).name} has no data rows") from None
-    progress.finish()
-    report.update(format=opened.format)
-    if opened.encoding:
-        report["encoding"] = opened.encoding
-    if opened.warnings:
-        report["warnings"] = opened.warnings
-    return report
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -255,31 +201,24 @@ def import_leads_flow(request: FileImport) -> dict[str, Any]:
                 get_run_logger().info("run %s imported this already", stored["runId"])
                 publish(stored, request.workspace, request.source)
                 return stored
-        if request.commit_every:
-            report = _import_in_stages(path, request, audit, work_dir, started)
-        else:
-            report = import_file(path, request, audit)
-    report["source"] = request.source
-    report["timings"] = {**audit.timings, "flowMs": _ms(started, time.perf_counter())}
-    publish(report, request.workspace, request.source)
-    return report
-
-
-def _import_in_stages(
-    path: str, request: FileImport, audit: RunAudit, work_dir: str, started: float
-) -> dict[str, Any]:
-    """`commit_every`: read, prepare, then load batch by batch, committing as it goes."""
-    summary = read_leads(path, request.format, request.sheet, work_dir)
-    read_done = time.perf_counter()
-    prepared_paths = prepare_chunks(summary.chunk_paths)
-    prepare_done = time.perf_counter()
-    audit.timings.update(readMs=_ms(started, read_done), prepareMs=_ms(read_done, prepare_done))
-    report = load_chunks(prepared_paths, request, audit, summary.rows)
-    report["format"] = summary.format
+        summary = read_leads(path, request.format, request.sheet, work_dir)
+        read_done = time.perf_counter()
+        prepared_paths = prepare_chunks(summary.chunk_paths)
+        prepare_done = time.perf_counter()
+        audit.timings.update(readMs=_ms(started, read_done), prepareMs=_ms(read_done, prepare_done))
+        report = load_chunks(prepared_paths, request, audit, summary.rows)
+    finished = time.perf_counter()
+    report.update(source=request.source, format=summary.format)
     if summary.encoding:
         report["encoding"] = summary.encoding
     if summary.warnings:
         report["warnings"] = summary.warnings
+    report["timings"] = {
+        **audit.timings,
+        "loadTaskMs": _ms(prepare_done, finished),
+        "flowMs": _ms(started, finished),
+    }
+    publish(report, request.workspace, request.source)
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,15 @@ def json_digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _json_without_nul(value: Any) -> str:
+    """JSON text PostgreSQL's jsonb accepts: it cannot hold U+0000, which a row error's raw
+    email may contain; each one is stored as U+FFFD."""
+    return _ESCAPED_NUL.sub(r"\1\\ufffd", json.dumps(value, default=str))
+
+
 def replayed_report(cur: Cursor, workspace_id: int, audit: RunAudit) -> dict[str, Any] | None:
     """The stored report of the committed run with this idempotency key (payload checked), or
     None when the key is new. Raises IdempotencyKeyReusedError for another payload."""
@@ -99,7 +109,7 @@ def record_run(
             **counts,
             "updated": report.get("updated"),
             "total": report.get("total"),
-            "report": Json(stored_report) if report else None,
+            "report": Json(stored_report, dumps=_json_without_nul) if report else None,
             "error": error,
             "timings": Json({**audit.timings, "loadMs": report.get("loadMs")}),
             "flow_run_id": audit.flow_run_id,

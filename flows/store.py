@@ -68,20 +68,6 @@ def check_plan_limit(cur: Cursor, workspace_id: int, adding: int) -> int | None:
     return limit - active - adding
 
 
-def check_plan_limit_written(cur: Cursor, workspace_id: int, added: int) -> int | None:
-    """After writing: raise PlanLimitExceededError if the `added` active leads the transaction
-    wrote took the workspace past its limit (the caller rolls back). Returns the capacity left."""
-    cur.execute(load_sql("workspace_limit"), {"workspace_id": workspace_id})
-    (limit,) = cur.fetchone()
-    if limit is None:
-        return None
-    cur.execute(load_sql("count_active_leads"), {"workspace_id": workspace_id})
-    (active,) = cur.fetchone()
-    if active > limit:
-        raise PlanLimitExceededError(limit, active - added, active)
-    return limit - active
-
-
 def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
     """Insert created leads with one COPY."""
     with_workspace = rows.select(pl.lit(workspace_id).alias("workspace_id"), pl.all())

@@ -205,9 +205,9 @@ def load_rows(
                     report["runId"] = record_run(cur, target.id, audit, report=report)
         else:
             progress = ProgressArtifact(
+                read.rows,
                 key=artifact_key("progress", request.workspace),
                 description=f"Rows written by sync {request.name} into {request.workspace}",
-                total=read.rows,
             )
 
             def written(result: ImportResult) -> None:

@@ -49,17 +49,17 @@ def _runs(db, workspace_id: int) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def load_attempts(monkeypatch) -> list[int]:
-    """Counts the attempts of the real `import` task (a counting wrapper around its function)."""
-    from flows.import_flow import import_file
+    """Counts the attempts of the real `load` task (a counting wrapper around its function)."""
+    from flows.import_flow import load_chunks
 
     attempts: list[int] = []
-    real = import_file.fn
+    real = load_chunks.fn
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         attempts.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(import_file, "fn", counted)
+    monkeypatch.setattr(load_chunks, "fn", counted)
     return attempts
 
 

@@ -195,3 +195,13 @@ def test_dry_run_and_rejected_run_record_nothing(run, db):
     with pytest.raises(PlanLimitExceededError):
         run(leads, limited, audit=api_audit(leads, "k"))
     assert runs_of(db, limited) == []
+
+
+def test_run_with_a_nul_in_a_row_error_is_recorded(run, db, workspace):
+    # jsonb cannot hold U+0000: the stored report replaces it, the returned one keeps it.
+    leads = [{"email": "a\x00b@ex.com"}, {"email": "ok@ex.com"}]
+    report = run(leads, workspace, audit=api_audit(leads, "nul"))
+    assert report["errorDetails"][0]["email"] == "a\x00b@ex.com"
+    stored = query(db, "SELECT report FROM import_runs WHERE id = %s", (report["runId"],))[0][0]
+    assert stored["errorDetails"][0]["email"] == "a\ufffdb@ex.com"
+    assert run(leads, workspace, audit=api_audit(leads, "nul"))["replayed"] is True

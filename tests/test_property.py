@@ -50,7 +50,6 @@ from flows.engine import (
     import_batches,
     import_input,
     import_leads,
-    import_stream,
     resolve_workspace,
 )
 from tests.conftest import make_workspace
@@ -474,10 +473,9 @@ def batch_ends(rows: list[Any], cuts: list[int]) -> list[int]:
 
 def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
     """The file path's way in: the rows cut into batches, each prepared on its own (with its
-    rows' input positions), imported in one transaction by `import_stream` (mode "stream": the
-    file flow's pipeline, looked up on a second connection), `import_input` ("whole": one
-    lookup for the whole input, as syncs do) or `import_batches` ("each": a lookup per batch,
-    as with --commit-every)."""
+    rows' input positions), imported in one transaction by `import_input` ("whole": one lookup
+    for the whole input, as file imports and syncs do) or `import_batches` ("each": a lookup
+    per batch, as with --commit-every)."""
 
     def call(case: Scenario, slug: str, database_url: str) -> dict[str, Any]:
         batches, start = [], 0
@@ -485,20 +483,6 @@ def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
             raw, _ = records_to_raw_frame(copy.deepcopy(case.rows[start:end]))
             batches.append(prepare_leads(raw.with_columns(pl.col("row_index") + start)))
             start = end
-        if mode == "stream":
-            with transaction(database_url) as conn:
-                resolve_workspace(conn, slug)
-            with transaction(database_url) as conn, transaction(database_url) as lookup:
-                return import_stream(
-                    conn,
-                    lookup,
-                    resolve_workspace(conn, slug),
-                    iter(batches),
-                    restore_soft_deleted=case.restore,
-                    dry_run=case.dry_run,
-                    default_source=case.source,
-                    on_existing=case.on_existing,
-                )
         with transaction(database_url) as conn:
             target = resolve_workspace(conn, slug)
             if mode == "whole":
@@ -840,14 +824,6 @@ def test_import_matches_model(db, database_url, case):
 def test_batched_import_matches_model(db, database_url, case, cuts):
     """Batches of one input behave as one import: same report, same final state."""
     check_against_model(db, database_url, case, via_batches(cuts, mode="whole"))
-
-
-@settings(DB_SETTINGS, max_examples=50)
-@given(case=scenarios, cuts=st.lists(st.integers(1, 40), min_size=1, max_size=4))
-def test_streamed_import_matches_model(db, database_url, case, cuts):
-    """The file flow's pipeline (writes overlapping the next batch, lookups on a second
-    connection): same report and final state as one import."""
-    check_against_model(db, database_url, case, via_batches(cuts, mode="stream"))
 
 
 @settings(DB_SETTINGS, max_examples=30)

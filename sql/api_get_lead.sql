@@ -1,0 +1,5 @@
+-- One active lead of the workspace by id.
+SELECT id, email, first_name, last_name, company, title, phone, linkedin_url, website, notes,
+       source, status, custom_fields, tags, created_at, updated_at, deleted_at
+FROM leads
+WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND deleted_at IS NULL;

@@ -1,0 +1,120 @@
+"""Real API servers: `leads api` in a subprocess on a free port against the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from api.keys import create_key
+from flows.database import Workspace
+from tests.conftest import REPO, make_workspace
+
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+STARTUP_TIMEOUT_S = 60
+LOG_DIR = REPO / ".cache" / "test-logs"  # a server's output, api-<port>.log, kept on failure
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_api(database_url: str, *options: str) -> Iterator[str]:
+    """Start `leads api` with these options; yield its base URL; stop it at the end."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    for name in ("LEADS_API_RATE_LIMIT", "LEADS_API_RATE_WINDOW"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "flows.cli", "api", "--port", str(port)]
+    command += ["--log-level", "warning", *options]
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"api-{port}.log"
+    with log_path.open("w+b") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(process, base, log)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    if b"Traceback" not in log_path.read_bytes():
+        log_path.unlink()  # kept only when the server logged a failure
+
+
+def _wait_ready(process: subprocess.Popen, base: str, log) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"the API server exited:\n{log.read().decode(errors='replace')}")
+        try:
+            if httpx.get(f"{base}/api/v1/openapi.json", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the API server did not answer within {STARTUP_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="session")
+def api_url(database_url: str) -> Iterator[str]:
+    """One server for the functional tests, with a limit they never reach."""
+    with running_api(database_url, "--rate-limit", "100000") as base:
+        yield base
+
+
+def new_key(db, workspace: Workspace) -> str:
+    return create_key(db, workspace, "test").key
+
+
+@pytest.fixture
+def make_client(api_url: str, db) -> Iterator[Callable[..., tuple[httpx.Client, Workspace]]]:
+    """A client with a new key of a new workspace (or of the workspace given)."""
+    clients: list[httpx.Client] = []
+
+    def _make(workspace: Workspace | None = None, contact_limit: int | None = None):
+        target = workspace or make_workspace(db, contact_limit=contact_limit)
+        client = httpx.Client(
+            base_url=f"{api_url}/api/v1",
+            headers={"X-API-Key": new_key(db, target)},
+            timeout=30,
+        )
+        clients.append(client)
+        return client, target
+
+    yield _make
+    for client in clients:
+        client.close()
+
+
+def assert_rate_headers(response: httpx.Response) -> None:
+    for name in RATE_HEADERS:
+        assert name in response.headers, f"{name} missing from a {response.status_code}"
+        assert int(response.headers[name]) >= 0
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict:
+    """The response is the error body of SPEC 9 with this status and code; returns it."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "code", "details"}, body
+    assert body["code"] == code, body
+    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["details"], dict)
+    assert_rate_headers(response)
+    return body
