@@ -20,8 +20,8 @@ from api.errors import ApiError
 from api.ids import parse_id
 from flows import store
 from flows.database import Workspace, transaction
-from flows.engine import import_input
-from transforms.fields import API_TO_COLUMN, ERROR_REASON, IS_FIRST, SOURCE_API
+from flows.engine import import_one_batch
+from transforms.fields import API_TO_COLUMN, ERROR_REASON, SOURCE_API
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
 from transforms.sqlfiles import load_sql
@@ -112,11 +112,10 @@ def create_lead(
     prepared, warnings = _prepare_one(lead)
     email = prepared.get_column("email")[0]
     with transaction(url) as conn:
-        report = import_input(
+        report = import_one_batch(
             conn,
             workspace,
-            prepared.lazy().select("email", IS_FIRST),
-            [prepared],
+            prepared,
             restore_soft_deleted=True,
             default_source=SOURCE_API,
         )

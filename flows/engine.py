@@ -206,6 +206,15 @@ def import_input(
     return report
 
 
+def import_one_batch(
+    conn: Connection, workspace: Workspace, prepared: pl.DataFrame, **options: Any
+) -> dict[str, Any]:
+    """`import_input` for an input that is a single prepared batch (the API's requests)."""
+    return import_input(
+        conn, workspace, prepared.lazy().select("email", IS_FIRST), [prepared], **options
+    )
+
+
 def import_batches(
     conn: Connection,
     workspace: Workspace,
@@ -297,11 +306,10 @@ def import_leads(
     prepared = prepare_leads(raw)
     with transaction(database or _cached_database_url()) as conn:
         target = resolve_workspace(conn, workspace)
-        report = import_input(
+        report = import_one_batch(
             conn,
             target,
-            prepared.lazy().select("email", IS_FIRST),
-            [prepared],
+            prepared,
             restore_soft_deleted=restore_soft_deleted,
             dry_run=dry_run,
             default_source=source,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +90,19 @@ def make_workspace(db, contact_limit: int | None = None) -> Workspace:
 def workspace(db) -> Workspace:
     """A new, empty workspace with no plan limit."""
     return make_workspace(db)
+
+
+@pytest.fixture
+def http_base_url() -> Iterator[str]:
+    """A local HTTP server (a thread) serving tests/data, for URL sources."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(Path(__file__).parent / "data")
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

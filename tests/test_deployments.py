@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
-import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -190,20 +187,6 @@ def client(stack: Stack) -> Iterator[Any]:
 
     with get_client(sync_client=True) as prefect_client:
         yield prefect_client
-
-
-@pytest.fixture
-def http_base_url() -> Iterator[str]:
-    """A local HTTP server (a thread) serving tests/data, for URL sources."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

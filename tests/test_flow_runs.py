@@ -3,11 +3,8 @@ audit trail of every run (failed ones included), idempotency keys, `leads runs`,
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,20 +196,6 @@ def test_cli_on_existing_overwrite(prefect_api_url, db, tmp_path, capsys) -> Non
     with db.cursor() as cur:
         cur.execute("SELECT first_name FROM leads WHERE workspace_id = %s", (workspace.id,))
         assert cur.fetchall() == [("Annie",)]
-
-
-@pytest.fixture
-def http_base_url() -> Iterator[str]:
-    """A local HTTP server serving tests/data."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("name", ["leads.csv", "leads.ndjson.gz", "leads.parquet"])
