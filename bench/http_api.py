@@ -189,10 +189,33 @@ def main(argv: list[str] | None = None) -> int:
 
     server = Server(server_url(args.data_dir))
     seed = prepare_database(server, args.seed_leads, args.reseed)
-    url = server.db_url(DATABASE)
-    total = args.requests + args.warmup
     matched = matched_count(args.seed_leads, args.seed_leads)  # seeded leads with batch emails
-    batches = build_batches(total, args.batch_size, args.seed_leads, matched)
+    batches = build_batches(args.requests + args.warmup, args.batch_size, args.seed_leads, matched)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = measure_http(
+            server.db_url(DATABASE), batches, args.warmup, args.port, args.data_dir
+        )
+    finally:
+        server.drop(DATABASE)
+        if args.drop_seed:
+            server.drop(TEMPLATE)
+    print(
+        f"{args.requests} requests of {args.batch_size} leads, "
+        f"{result['workspaceLeads']:,}-lead workspace"
+    )
+    print_summary(result)
+    if args.out:
+        result.update(seedLeads=seed["leads"])
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def measure_http(
+    url: str, batches: list[list[dict[str, Any]]], warmup: int, port: int, log_dir: Path
+) -> dict[str, Any]:
+    """Start `leads api` on the seeded database `url`, post each batch as one import request
+    (the first `warmup` untimed) and return p50/p99/mean of every timing."""
     bodies = [orjson.dumps({"leads": batch}) for batch in batches]
     conn = connect(url)
     with conn:
@@ -202,30 +225,27 @@ def main(argv: list[str] | None = None) -> int:
             cur.execute("SELECT count(*) FROM leads WHERE workspace_id = %s", (workspace.id,))
             workspace_leads = int(cur.fetchone()[0])
     conn.close()
-    log(f"workspace {WORKSPACE!r} of {DATABASE} holds {workspace_leads:,} leads")
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    process = start_api(url, args.port, args.data_dir / "http_api.log")
+    log(f"workspace {WORKSPACE!r} holds {workspace_leads:,} leads; starting `leads api`")
+    process = start_api(url, port, log_dir / "http_api.log")
     try:
-        log(f"{args.requests} requests of {args.batch_size} leads (+{args.warmup} warm-up)")
-        samples = run_requests(f"http://127.0.0.1:{args.port}", key, bodies, args.warmup)
+        log(f"{len(bodies) - warmup} requests of {len(batches[0])} leads (+{warmup} warm-up)")
+        samples = run_requests(f"http://127.0.0.1:{port}", key, bodies, warmup)
     finally:
         process.terminate()
         process.wait(timeout=30)
-        server.drop(DATABASE)
-        if args.drop_seed:
-            server.drop(TEMPLATE)
-    figures = summary(samples)
-    print(
-        f"{args.requests} requests of {args.batch_size} leads, {workspace_leads:,}-lead workspace"
-    )
+    return {
+        "requests": len(bodies) - warmup,
+        "batchSize": len(batches[0]),
+        "workspaceLeads": workspace_leads,
+        **summary(samples),
+    }
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """One line per timing: p50 and p99."""
     for name, label in LABELS.items():
-        f = figures[name]
+        f = result[name]
         print(f"  {label:<40} p50 {f['p50Ms']:6.1f} ms   p99 {f['p99Ms']:6.1f} ms")
-    if args.out:
-        result = {"requests": args.requests, "batchSize": args.batch_size, **figures}
-        result.update(seedLeads=seed["leads"], workspaceLeads=workspace_leads)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ end. With DATABASE_URL unset, an embedded PostgreSQL in `--data-dir` (.cache/ben
 (c) dlt `merge` of the same file (primary key email) into a fresh copy already holding the M
     leads in dlt's table.
 (d) a row-by-row "create lead" loop (INSERT + COMMIT per row) over a sample, scaled to N.
-(e) batches of 1000 leads through `flows.engine.import_leads`: p50/p99 latency.
+(e) batches of 1000 leads through `flows.engine.import_leads`: p50/p99 latency; and the same
+    batches posted to `POST /api/v1/leads/import` of a `leads api` server: p50/p99 of the
+    server time (the `Server-Timing: app` header), with the engine's and the API's shares.
 (f) peak RSS (import process tree) and wall time for N rows and for `--big-rows` rows.
 """
 
@@ -36,6 +38,7 @@ from typing import Any
 from api_batches import build_batches, run_batches
 from cli_import import MIB, CliRun, run_import
 from floor import copy_floor, written_rows_csv
+from http_api import measure_http
 from machine import machine_info
 from make_leads import INVALID_SHARE, distinct_count, write_leads
 from pg import TEMPLATE, Server, active_leads, server_url
@@ -62,6 +65,7 @@ class Config:
     out: Path
     quick: bool
     keep_files: bool
+    http_port: int
 
 
 def log(message: str) -> None:
@@ -83,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
     parser.add_argument("--quick", action="store_true", help="small sizes, no big run (~1 min)")
     parser.add_argument("--keep-files", action="store_true", help="keep the generated files")
+    parser.add_argument("--http-port", type=int, default=8765, help="port of the API under test")
     args = parser.parse_args(argv)
     size = QUICK_ROWS if args.quick else 1_000_000
     return Config(
@@ -98,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         out=args.out,
         quick=args.quick,
         keep_files=args.keep_files,
+        http_port=args.http_port,
     )
 
 
@@ -250,6 +256,16 @@ def measure_api(cfg: Config, server: Server, seed: dict[str, Any]) -> dict[str, 
     }
 
 
+def measure_http_api(cfg: Config, server: Server, seed: dict[str, Any]) -> dict[str, Any]:
+    total = cfg.batches + cfg.warmup_batches
+    batches = build_batches(total, cfg.batch_size, seed["leads"], seed["matchingInput"])
+    url = server.copy_of_template("bench_e_http")
+    try:
+        return measure_http(url, batches, cfg.warmup_batches, cfg.http_port, cfg.data_dir)
+    finally:
+        server.drop("bench_e_http")
+
+
 # -- (f) scaling ------------------------------------------------------------------------------
 
 
@@ -293,6 +309,7 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
     engine, wall = a["engineS"], a["wallS"]
     floor, dlt, loop = m["b_floor"]["copyS"], m["c_dlt"]["mergeS"], m["d_row_by_row"]["scaledS"]
     api = m["e_api_batches"]
+    http = m["e_http_import"]["app"]["p50Ms"]
     out = [
         ratio("(a) engine / (b) floor COPY", engine / floor, "<= 1.3", engine / floor <= 1.3),
         ratio("(a) wall / (b) floor COPY", wall / floor, "(info)", True),
@@ -302,6 +319,7 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         ratio("(d) row-by-row / (a) wall", loop / wall, "(info)", True),
         ratio("(e) p50 latency ms", api["p50Ms"], "<= 30", api["p50Ms"] <= 30),
         ratio("(e) p99 latency ms", api["p99Ms"], "<= 80", api["p99Ms"] <= 80),
+        ratio("(e) HTTP import p50 server ms", http, "<= 50", http <= 50),
     ]
     return out + big_ratios(m["f_scale"])
 
@@ -345,6 +363,7 @@ def figures(m: dict[str, Any]) -> list[tuple[str, str]]:
         (f"(d)   scaled to {n:,} rows", f"{d['scaledS']:.1f} s"),
         (f"(e) {e['batches']} API batches of {e['batchSize']}: p50 / p99", _p50_p99(e)),
         ("(e)   database part (report loadMs): p50 / p99", _p50_p99(e, "load")),
+        *http_rows(m["e_http_import"]),
     ]
     return out + scale_rows(m["f_scale"])
 
@@ -357,6 +376,19 @@ def scale_rows(scale: dict[str, Any]) -> list[tuple[str, str]]:
             value = f"{run['wallS']:.1f} s / {run['engineS']:.1f} s / {run['peakRssMiB']:.0f} MiB"
             out.append((label, value))
     return out
+
+
+def http_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
+    def p50_p99(name: str) -> str:
+        return f"{h[name]['p50Ms']:.1f} / {h[name]['p99Ms']:.1f} ms"
+
+    return [
+        (f"(e) HTTP: {h['requests']} imports of {h['batchSize']}, server time p50 / p99",
+         p50_p99("app")),
+        ("(e)   of which the engine (import_leads)", p50_p99("engine")),
+        ("(e)   of which the API (auth, rate limit, parse)", p50_p99("appMinusEngine")),
+        ("(e)   client wall time (loopback)", p50_p99("client")),
+    ]  # fmt: skip
 
 
 def _p50_p99(e: dict[str, Any], prefix: str = "") -> str:
@@ -401,6 +433,7 @@ def measure(cfg: Config, server: Server) -> dict[str, Any]:
     m["c_dlt"] = measure_dlt(cfg, server, path)
     m["d_row_by_row"] = measure_loop(cfg, server, path, seed["workspaceId"])
     m["e_api_batches"] = measure_api(cfg, server, seed)
+    m["e_http_import"] = measure_http_api(cfg, server, seed)
     if not cfg.keep_files:
         path.unlink()
     base = scale_figures(run, a["engineS"])

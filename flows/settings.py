@@ -13,6 +13,8 @@ COPY_BUFFER_BYTES: Final = 1 << 20
 COPY_SLICE_ROWS: Final = 1_000_000  # emails per COPY when a large input's emails are staged
 # Up to this many emails, existing leads are looked up with one array parameter, not a temp table.
 LIST_LOOKUP_MAX_EMAILS: Final = 10_000
+# Up to this many restored or updated leads, the merge input is a JSON parameter, not a temp table.
+MERGE_JSON_MAX_ROWS: Final = 10_000
 POOL_SIZE: Final = 4  # idle connections kept per database URL
 
 # Prefect runs offline by default: no telemetry, no update checks, quiet temporary server.

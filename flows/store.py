@@ -5,9 +5,15 @@ from __future__ import annotations
 import io
 
 import polars as pl
+from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
-from flows.settings import COPY_BUFFER_BYTES, COPY_SLICE_ROWS, LIST_LOOKUP_MAX_EMAILS
+from flows.settings import (
+    COPY_BUFFER_BYTES,
+    COPY_SLICE_ROWS,
+    LIST_LOOKUP_MAX_EMAILS,
+    MERGE_JSON_MAX_ROWS,
+)
 from transforms.classify import EXISTING_SCHEMA, LEAD_ID
 from transforms.errors import PlanLimitExceededError
 from transforms.sqlfiles import load_sql
@@ -74,20 +80,29 @@ def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
     return _copy(cur, "copy_created_leads", with_workspace)
 
 
-def _stage_merge_rows(cur: Cursor, rows: pl.DataFrame) -> None:
-    cur.execute(load_sql("create_merge_rows"))
-    _copy(cur, "copy_merge_rows", rows)
+def _merge_statement(
+    cur: Cursor, statement: str, workspace_id: int, rows: pl.DataFrame
+) -> tuple[sql.Composed, dict[str, object]]:
+    """`statement` over the merge input of `rows`: one JSON parameter for a short batch, else
+    the merge_rows temp table, filled with one COPY."""
+    params: dict[str, object] = {"workspace_id": workspace_id}
+    if rows.height <= MERGE_JSON_MAX_ROWS:
+        merge_input: sql.Composable = sql.SQL(load_sql("merge_rows_json"))
+        params["merge_rows"] = rows.write_json()
+    else:
+        cur.execute(load_sql("create_merge_rows"))
+        _copy(cur, "copy_merge_rows", rows)
+        merge_input = sql.Identifier("merge_rows")
+    return sql.SQL(load_sql(statement)).format(merge_input=merge_input), params
 
 
 def restore_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
-    """Merge and undelete restored leads (one UPDATE), then fix campaign counts (one UPDATE)."""
+    """Merge and undelete restored leads and add them to their campaigns' counts (one
+    statement)."""
     if rows.height == 0:
         return 0
-    _stage_merge_rows(cur, rows)
-    params = {"workspace_id": workspace_id}
-    cur.execute(load_sql("restore_leads"), params)
-    restored = cur.rowcount
-    cur.execute(load_sql("add_restored_to_campaign_counts"), params)
+    cur.execute(*_merge_statement(cur, "restore_leads", workspace_id, rows))
+    (restored,) = cur.fetchone()
     return restored
 
 
@@ -95,8 +110,7 @@ def update_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame, on_existing
     """Apply the `on_existing` policy to active leads (one UPDATE); return the ids it changed."""
     if rows.height == 0:
         return pl.Series(LEAD_ID, [], dtype=pl.Int64)
-    _stage_merge_rows(cur, rows)
-    cur.execute(load_sql(f"update_leads_{on_existing}"), {"workspace_id": workspace_id})
+    cur.execute(*_merge_statement(cur, f"update_leads_{on_existing}", workspace_id, rows))
     return pl.Series(LEAD_ID, [lead_id for (lead_id,) in cur.fetchall()], dtype=pl.Int64)
 
 

@@ -1,6 +1,7 @@
 -- on_existing = fill_empty: a field the row gives is stored only where the lead has none (null
 -- or ''); custom_fields gains the keys it lacks (stored keys win); tags are set only when the
--- lead has none. Only leads that change are written (and returned).
+-- lead has none. Only leads that change are written (and returned). A psycopg2.sql template:
+-- merge_input is the merge_rows temp table or the subquery of merge_rows_json.sql.
 WITH merged AS (
     SELECT
         l.id,
@@ -14,9 +15,9 @@ WITH merged AS (
         coalesce(nullif(l.notes, ''), r.notes) AS notes,
         coalesce(nullif(l.source, ''), r.source) AS source,
         l.status,
-        coalesce(r.custom_fields, '{}'::jsonb) || l.custom_fields AS custom_fields,
+        coalesce(r.custom_fields, jsonb_build_object()) || l.custom_fields AS custom_fields,
         CASE WHEN cardinality(l.tags) = 0 THEN r.tags ELSE l.tags END AS tags
-    FROM merge_rows AS r
+    FROM {merge_input} AS r
     JOIN leads AS l ON l.id = r.lead_id
     WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NULL
 )

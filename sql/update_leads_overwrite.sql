@@ -1,6 +1,7 @@
 -- on_existing = overwrite: each field the row gives replaces the stored one; custom_fields is
 -- stored || given (given keys win); tags, when given, replace the stored list. Only leads that
--- change are written (and returned), so `updated` counts real changes.
+-- change are written (and returned), so `updated` counts real changes. A psycopg2.sql
+-- template: merge_input is the merge_rows temp table or the subquery of merge_rows_json.sql
 WITH merged AS (
     SELECT
         l.id,
@@ -14,9 +15,9 @@ WITH merged AS (
         coalesce(r.notes, l.notes) AS notes,
         coalesce(r.source, l.source) AS source,
         coalesce(r.status, l.status) AS status,
-        l.custom_fields || coalesce(r.custom_fields, '{}'::jsonb) AS custom_fields,
+        l.custom_fields || coalesce(r.custom_fields, jsonb_build_object()) AS custom_fields,
         CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE l.tags END AS tags
-    FROM merge_rows AS r
+    FROM {merge_input} AS r
     JOIN leads AS l ON l.id = r.lead_id
     WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NULL
 )

@@ -92,6 +92,15 @@ def workspace(db) -> Workspace:
     return make_workspace(db)
 
 
+@pytest.fixture(params=["json", "temp_table"])
+def merge_input(request, monkeypatch) -> str:
+    """Both ways a batch's restored and updated rows reach the merge statements: the JSON
+    parameter of short batches and the temp table of long ones."""
+    if request.param == "temp_table":
+        monkeypatch.setattr("flows.store.MERGE_JSON_MAX_ROWS", 0)
+    return request.param
+
+
 @pytest.fixture
 def http_base_url() -> Iterator[str]:
     """A local HTTP server (a thread) serving tests/data, for URL sources."""

@@ -27,7 +27,7 @@ REPORT_KEYS = {"created", "restored", "duplicates", "errors", "duplicateEmails",
 
 
 @pytest.fixture
-def run(database_url):
+def run(database_url, merge_input):
     """import_leads bound to the test database; takes a Workspace or a slug."""
 
     def _run(leads, workspace: Workspace | str, **options: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from transforms.errors import IdempotencyKeyReusedError, PlanLimitExceededError
 
 
 @pytest.fixture
-def run(database_url):
+def run(database_url, merge_input):
     def _run(leads, workspace, **options: Any) -> dict[str, Any]:
         return import_leads(leads, workspace.slug, database=database_url, **options)
 

@@ -51,6 +51,9 @@ LEAD_COLUMNS: Final[tuple[str, ...]] = RAW_COLUMNS
 ROW_INDEX: Final = "row_index"
 RAW_EMAIL: Final = "raw_email"
 INPUT_ERROR: Final = "input_error"
+# Tags of a typed input as lists; its presence says the JSON cells need no parsing (the
+# customFields cells are JSON objects and the tags cells JSON arrays of strings).
+TYPED_TAGS: Final = "typed_tags"
 ERROR_REASON: Final = "error_reason"
 IS_FIRST: Final = "is_first"
 OUTCOME: Final = "outcome"
