@@ -3,12 +3,15 @@ the typed-record fast paths."""
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
 from transforms.artifacts import COUNT_KEYS, artifact_key, counts_table, samples_markdown
 from transforms.classify import EXISTING_SCHEMA, mark_first_in_input, planned_additions
 from transforms.fields import IS_FIRST
+from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
 from transforms.write_plan import pg_text_array_literal
 
@@ -81,6 +84,41 @@ def test_custom_fields_cells(custom, cell, error):
     raw, _ = records_to_raw_frame([{"email": "a@x.io", "customFields": custom}])
     assert raw.get_column("custom_fields").item() == cell
     assert raw.get_column("input_error").item() == error
+
+
+@pytest.mark.parametrize(
+    "custom",
+    [
+        {"plan": "pro", "seats": 3, "trial": True, "note": None, "zoé": "ü\u200b"},
+        {"n": 2**70},  # beyond orjson's 64-bit integers
+        {"price": 1.5, "nested": {"a": [1, "b"]}},
+        {1: "int key", "x": "y"},
+    ],
+)
+def test_custom_fields_text_is_the_standard_json_text(custom):
+    """The fast encoder gives the same cell the standard library's compact JSON does."""
+    raw, _ = records_to_raw_frame([{"email": "a@x.io", "customFields": custom}])
+    expected = json.dumps(custom, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(raw.get_column("custom_fields").item()) == json.loads(expected)
+    assert raw.get_column("input_error").item() is None
+
+
+@pytest.mark.parametrize(
+    ("lead", "reason"),
+    [
+        ({"email": "a\ud800@x.io"}, "email is not valid Unicode (a lone surrogate)"),
+        ({"email": "a@x.io", "firstName": "\udfff"}, "firstName is not valid Unicode"),
+        ({"email": "a@x.io", "tags": ["ok", "\ud83d"]}, "tags is not valid Unicode"),
+        ({"email": "a@x.io", "customFields": {"k": "\ud800"}}, "customFields is not valid"),
+    ],
+)
+def test_lone_surrogates_are_row_errors(lead, reason):
+    """A Python str no UTF-8 can carry is that row's error, not a crash of the batch."""
+    raw, _ = records_to_raw_frame([lead, {"email": "b@x.io"}])
+    prepared = prepare_leads(raw)
+    assert prepared.get_column("error_reason")[0].startswith(reason)
+    assert prepared.get_column("error_reason")[1] is None
+    assert prepared.get_column("is_first").to_list() == [False, True]
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,51 @@ def _tag_lists(values: list[list[str] | None]) -> pl.Series | None:
     return pl.Series(TYPED_TAGS, tags)
 
 
+def _text_frame(
+    columns: dict[str, list[str | None]], errors: list[list[str | None]]
+) -> pl.DataFrame:
+    """The raw frame of the text cells, with each row's first type error."""
+    first_errors = (
+        [next((e for e in row_errors if e), None) for row_errors in zip(*errors, strict=True)]
+        if any(map(any, errors))
+        else errors[0]
+    )
+    height = len(first_errors)
+    return pl.DataFrame(
+        {
+            ROW_INDEX: pl.int_range(height, eager=True, dtype=pl.Int64),
+            **columns,
+            "custom_fields_extra": [None] * height,
+            INPUT_ERROR: first_errors,
+        },
+        schema_overrides={c: pl.String for c in (*RAW_COLUMNS, "custom_fields_extra", INPUT_ERROR)},
+    )
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _without_lone_surrogates(
+    columns: dict[str, list[str | None]], errors: list[list[str | None]]
+) -> tuple[dict[str, list[str | None]], list[list[str | None]]]:
+    """Cells holding a lone surrogate (a str no UTF-8 can carry) become null and row errors."""
+    cleaned: dict[str, list[str | None]] = {}
+    for column, cells in columns.items():
+        bad = [cell is not None and not _is_encodable(cell) for cell in cells]
+        if not any(bad):
+            cleaned[column] = cells
+            continue
+        reason = f"{COLUMN_TO_API[column]} is not valid Unicode (a lone surrogate)"
+        cleaned[column] = [None if b else cell for cell, b in zip(cells, bad, strict=True)]
+        errors = [*errors, [reason if b else None for b in bad]]
+    return cleaned, errors
+
+
 def records_to_raw_frame(records: Iterable[Mapping[str, Any]]) -> tuple[pl.DataFrame, list[str]]:
     """Build the raw frame from dicts keyed by API field names (snake_case also accepted).
 
@@ -148,20 +193,10 @@ def records_to_raw_frame(records: Iterable[Mapping[str, Any]]) -> tuple[pl.DataF
             json_typed = json_typed and cells.typed
         if field == "tags":
             tag_lists = values
-    first_errors = (
-        [next((e for e in row_errors if e), None) for row_errors in zip(*errors, strict=True)]
-        if any(map(any, errors))
-        else errors[0]
-    )
-    frame = pl.DataFrame(
-        {
-            ROW_INDEX: pl.int_range(len(rows), eager=True, dtype=pl.Int64),
-            **columns,
-            "custom_fields_extra": [None] * len(rows),
-            INPUT_ERROR: first_errors if len(errors) > 1 else not_objects,
-        },
-        schema_overrides={c: pl.String for c in (*RAW_COLUMNS, "custom_fields_extra", INPUT_ERROR)},
-    )
+    try:
+        frame = _text_frame(columns, errors)
+    except UnicodeEncodeError:
+        frame = _text_frame(*_without_lone_surrogates(columns, errors))
     if json_typed and (typed_tags := _tag_lists(tag_lists)) is not None:
         frame = frame.with_columns(typed_tags)
     unknown = {k for k in keys if k not in API_TO_COLUMN and k not in COLUMN_TO_API}
