@@ -69,6 +69,14 @@ def file_encoding(path: Path) -> str:
         return decide_encoding(piece for piece, _ in pieces)
 
 
+def _too_long(path: Path, line: int, limit: int) -> UnreadableSourceError:
+    size = f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit:,} bytes"
+    return UnreadableSourceError(
+        f"cannot read {path.name}: the record at line {line} is longer than {size} "
+        "(is it a text file of leads?)"
+    )
+
+
 def _encoding_warnings(path: Path, encoding: str) -> list[str]:
     if encoding in (CP1252, LATIN1):
         return [f"{path.name} is not valid UTF-8: read as {encoding}"]
@@ -127,6 +135,8 @@ class ChunkedFile:
             )
             header = block.header
             carry = buffer[block.consumed :]
+            if len(carry) > self.max_record_bytes:  # one record would fill memory: give up
+                raise _too_long(self.path, line + block.lines, self.max_record_bytes)
             wait = 0 if block.consumed else 2 * len(buffer)
             line, row = line + block.lines, row + block.rows
             box = [block.frame]  # keep no reference to the piece while the caller holds it
@@ -146,6 +156,8 @@ class ChunkedFile:
                 continue
             block = parse_ndjson(buffer, first_line=line, first_row=row, final=final)
             carry = buffer[block.consumed :]
+            if len(carry) > self.max_record_bytes:
+                raise _too_long(self.path, line + block.lines, self.max_record_bytes)
             wait = 0 if block.consumed else 2 * len(buffer)
             line, row = line + block.lines, row + block.rows
             box = [block.frame]
@@ -172,6 +184,8 @@ def _probe_header(
     probe, wait = b"", 0
     with closing(transcode(read_pieces(path, _PROBE_BYTES), encoding)) as pieces:
         for piece, final in pieces:
+            if len(probe) > max_record_bytes:
+                raise _too_long(path, 1, max_record_bytes)
             probe += piece
             if len(probe) < wait and not final:
                 continue

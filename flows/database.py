@@ -103,7 +103,9 @@ def _pool(url: str) -> QueuePool:
                 pool_size=POOL_SIZE,
                 max_overflow=-1,
                 pre_ping=True,
-                dialect=postgresql.psycopg2.dialect(),
+                # Pre-ping tells a dead connection (server restarted, backend terminated) by
+                # psycopg2's errors: without the DBAPI it raised NoDBAPILoaded instead.
+                dialect=postgresql.psycopg2.dialect(dbapi=psycopg2),
             )
             _pools[url] = pool
         return pool

@@ -3,10 +3,11 @@ one go, publish the report as artifacts."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -134,6 +135,28 @@ class _BatchSink:
         self._header = False
 
 
+@contextmanager
+def _outcomes_file(path: str | None, *, atomic: bool) -> Iterator[IO[bytes] | None]:
+    """The outcomes file, written beside `path` and moved there only when the load succeeds,
+    so a failed import leaves no partial file (and an older file at `path` as it was). With
+    `commit_every` the import is not atomic either: its file follows the committed batches."""
+    if not path:
+        yield None
+        return
+    if not atomic:
+        with open(path, "wb") as handle:
+            yield handle
+        return
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with partial.open("wb") as handle:
+            yield handle
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 @task(name="load", cache_policy=NO_CACHE, **DATABASE_RETRIES)
 def load_chunks(
     prepared_paths: list[str], request: FileImport, audit: RunAudit, total_rows: int
@@ -152,7 +175,7 @@ def load_chunks(
         "on_existing": request.on_existing,
     }
     with (
-        open(request.outcomes, "wb") if request.outcomes else nullcontext() as handle,
+        _outcomes_file(request.outcomes, atomic=not request.commit_every) as handle,
         transaction() as conn,
     ):
         target = resolve_workspace(conn, request.workspace)

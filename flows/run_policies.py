@@ -33,10 +33,17 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _connection_lost(error: BaseException) -> bool:
+    """psycopg2 raises the bare DatabaseError, with no SQLSTATE, when the connection breaks
+    during COMMIT ("server closed the connection unexpectedly"). A retry is safe: a load whose
+    COMMIT did go through finds its own run and returns its report (runs.replayed_report)."""
+    return type(error) is psycopg2.DatabaseError and getattr(error, "pgcode", None) is None
+
+
 def is_transient(error: BaseException | None) -> bool:
     """Whether an error is a transient database failure worth another attempt."""
     while error is not None:
-        if isinstance(error, TRANSIENT_ERRORS):
+        if isinstance(error, TRANSIENT_ERRORS) or _connection_lost(error):
             return True
         error = error.__cause__
     return False

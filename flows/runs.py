@@ -70,7 +70,17 @@ def _json_without_nul(value: Any) -> str:
 
 def replayed_report(cur: Cursor, workspace_id: int, audit: RunAudit) -> dict[str, Any] | None:
     """The stored report of the committed run with this idempotency key (payload checked), or
-    None when the key is new. Raises IdempotencyKeyReusedError for another payload."""
+    None when the key is new. Raises IdempotencyKeyReusedError for another payload.
+
+    A flow run that already committed (its load task retried because the connection broke
+    after the COMMIT reached the server) gets its own report back, so that the retry neither
+    writes again nor reports its own leads as duplicates."""
+    if audit.flow_run_id is not None:
+        params = {"workspace_id": workspace_id, "flow_run_id": audit.flow_run_id}
+        cur.execute(load_sql("find_flow_run_report"), params)
+        committed = cur.fetchone()
+        if committed is not None:
+            return {**committed[1], "runId": committed[0]}
     if not audit.idempotency_key:
         return None
     params = {"workspace_id": workspace_id, "idempotency_key": audit.idempotency_key}

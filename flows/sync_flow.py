@@ -34,7 +34,7 @@ from flows.import_flow import prepare_chunks, publish  # noqa: E402
 from flows.parameters import WarehouseSync  # noqa: E402
 from flows.progress import reporter  # noqa: E402
 from flows.run_policies import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
-from flows.runs import KIND_SYNC, RunAudit, record_run  # noqa: E402
+from flows.runs import KIND_SYNC, RunAudit, record_run, replayed_report  # noqa: E402
 from flows.settings import DEFAULT_WORKSPACE  # noqa: E402
 from flows.warehouse import read_source_chunks  # noqa: E402
 from transforms.artifacts import artifact_key  # noqa: E402
@@ -190,6 +190,8 @@ def load_rows(
         target = resolve_workspace(conn, request.workspace)
         with conn.cursor() as cur:
             store.lock_workspace(cur, target.id)
+            if (committed := replayed_report(cur, target.id, audit)) is not None:
+                return committed  # a retry after this run's COMMIT went through: nothing to do
             if _stored_state(cur, target.id, request.name) != start.stored:
                 raise SyncConflictError(
                     f"sync {request.name!r} advanced while this run was reading (another run "

@@ -83,6 +83,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS import_runs_idempotency_key
 
 CREATE INDEX IF NOT EXISTS import_runs_recent_idx ON import_runs (workspace_id, id DESC);
 
+-- Finds the run a retried load task already committed (flows.runs.replayed_report).
+CREATE INDEX IF NOT EXISTS import_runs_flow_run_idx
+    ON import_runs (flow_run_id) WHERE flow_run_id IS NOT NULL;
+
 -- Incremental syncs: the cursor value up to which a named sync has imported, per workspace.
 CREATE TABLE IF NOT EXISTS sync_state (
     workspace_id bigint NOT NULL REFERENCES workspaces (id),

@@ -34,6 +34,16 @@ EMAIL_PATTERN = rf"^{_LOCAL_CHARS}{{1,64}}@(?:{_LABEL}\.)+{_TOP_LABEL}$"
 # A `\u0000` escape in JSON text, not preceded by an escaped backslash (`\\u0000` is text).
 _JSON_NUL_ESCAPE = r"(?:^|[^\\])(?:\\\\)*\\u0000"
 
+# DuckDB's JSON reader is lenient where PostgreSQL's jsonb is not (NaN, Infinity, trailing
+# commas), and jsonb's parser recurses (a deep document exhausts its stack) and keeps numbers as
+# `numeric`. So a customFields text is checked again: strings, literals and numbers in range
+# become `S`, leaving punctuation that must be well formed and at most MAX_JSON_DEPTH deep.
+MAX_JSON_DEPTH = 100
+_JSON_STRING = r'(?s)"(?:[^"\\]|\\.)*"'
+_JSON_LITERAL = r"\b(?:true|false|null)\b"
+_JSON_NUMBER = r"-?(?:0|[1-9][0-9]{0,999})(?:\.[0-9]{1,1000})?(?:[eE][+-]?[0-9]{1,4})?"
+_JSON_LEFTOVER = r"[^{}\[\],:S \t\n\r]|S[ \t\n\r]*S|,[ \t\n\r]*[}\]]"
+
 PREPARED_SCHEMA_COLUMNS = (ROW_INDEX, RAW_EMAIL, *RAW_COLUMNS, ERROR_REASON, IS_FIRST)
 
 
@@ -58,6 +68,21 @@ def email_is_valid(email: pl.Expr) -> pl.Expr:
     )
 
 
+def _json_skeleton(text: pl.Expr) -> pl.Expr:
+    """JSON text with every string, literal and number replaced by `S`."""
+    return (
+        text.str.replace_all(_JSON_STRING, "S")
+        .str.replace_all(_JSON_LITERAL, "S")
+        .str.replace_all(_JSON_NUMBER, "S")
+    )
+
+
+def _json_depth(skeleton: pl.Expr) -> pl.Expr:
+    """The deepest nesting of a JSON skeleton's brackets (vectorised over list elements)."""
+    step = pl.when(pl.element().is_in(["{", "["])).then(1).otherwise(-1)
+    return skeleton.str.extract_all(r"[\[\]{}]").list.eval(step.cum_sum().max()).list.first()
+
+
 def _parse_json_cells(raw: pl.DataFrame) -> pl.DataFrame:
     """Run the DuckDB JSON pass over the customFields and tags cells."""
     cells = raw.select(ROW_INDEX, "custom_fields", "custom_fields_extra", "tags")
@@ -77,13 +102,15 @@ def _split_tags(cell: pl.Expr, json_tags: pl.Expr) -> pl.Expr:
 
 
 @cache
-def _error_reason() -> pl.Expr:
+def _error_reason(*, strict_json: bool) -> pl.Expr:
     """The first reason a row is invalid, null for valid rows (built once, reused per batch)."""
-    return pl.coalesce(_error_reasons())
+    return pl.coalesce(_error_reasons(strict_json=strict_json))
 
 
-def _error_reasons() -> list[pl.Expr]:
-    """Every check as a nullable reason, in the order reasons take precedence."""
+def _error_reasons(*, strict_json: bool) -> list[pl.Expr]:
+    """Every check as a nullable reason, in the order reasons take precedence. With
+    `strict_json` the customFields cells were written by a JSON encoder (typed input), so
+    only their depth is checked again."""
     reasons: list[pl.Expr] = [pl.col(INPUT_ERROR)]
     reasons.append(pl.when(pl.col("email").is_null()).then(pl.lit("empty email")))
     for column in (*RAW_COLUMNS, "custom_fields_extra"):
@@ -114,6 +141,22 @@ def _error_reasons() -> list[pl.Expr]:
         pl.when(
             custom_given.is_not_null() & (pl.col("custom_fields_type").fill_null("") != "OBJECT")
         ).then(pl.lit("customFields must be a JSON object"))
+    )
+    if not strict_json:
+        reasons.append(
+            pl.when(_json_skeleton(custom_given).str.contains(_JSON_LEFTOVER)).then(
+                pl.lit("customFields must be a JSON object")
+            )
+        )
+    # Only a cell with more brackets than the limit can be too deep: the depth is worked out
+    # for those alone (a Polars `when` evaluates its branch over the whole column).
+    deep_candidate = pl.when(custom_given.str.count_matches(r"[\[{]") > MAX_JSON_DEPTH).then(
+        custom_given
+    )
+    reasons.append(
+        pl.when(_json_depth(_json_skeleton(deep_candidate)) > MAX_JSON_DEPTH).then(
+            pl.lit(f"customFields nested more than {MAX_JSON_DEPTH} levels deep")
+        )
     )
     reasons.append(
         pl.when(pl.col("custom_fields").str.contains(_JSON_NUL_ESCAPE)).then(
@@ -149,7 +192,8 @@ def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
     (null for valid rows) and is_first (valid and the first valid row with its email).
     """
     df = raw.with_columns(_normalised_columns())
-    if TYPED_TAGS in df.columns:
+    typed = TYPED_TAGS in df.columns
+    if typed:
         # Typed input: what the JSON pass would find is known (its fixed cost is ~6 ms).
         df = df.with_columns(_typed_json_columns())
     else:
@@ -162,7 +206,7 @@ def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
         df.lazy()
         .with_columns(_parsed_json_columns())
         .with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
-        .with_columns(_error_reason().alias(ERROR_REASON))
+        .with_columns(_error_reason(strict_json=typed).alias(ERROR_REASON))
         .with_columns(_first_valid().alias(IS_FIRST))
         .select(PREPARED_SCHEMA_COLUMNS)
         .collect()

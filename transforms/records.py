@@ -20,6 +20,7 @@ from transforms.fields import (
     TYPED_TAGS,
 )
 from transforms.headers import map_headers, to_raw_frame
+from transforms.normalise import MAX_JSON_DEPTH
 
 _TEXT_FIELDS = tuple(api for api in API_TO_COLUMN if api not in ("customFields", "tags"))
 _TO_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -58,7 +59,7 @@ def _cell(field: str, value: Any) -> tuple[str | None, str | None]:
             except (TypeError, ValueError):
                 return None, "customFields must be JSON-serialisable"
             except RecursionError:  # nested deeper than the encoder's recursion limit
-                return None, "customFields is nested too deeply"
+                return None, f"customFields nested more than {MAX_JSON_DEPTH} levels deep"
         if isinstance(value, str):
             return value, None
         return None, "customFields must be a JSON object"

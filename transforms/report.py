@@ -65,14 +65,14 @@ def outcome_rows(classified: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-FORMULA_PREFIXES: Final = ("=", "+", "-", "@")
+# OWASP's list for CSV injection: a cell starting with one of these may run as a formula.
+FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 def escape_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix text cells that a spreadsheet would run as a formula with `'`."""
-    risky = "^[" + "".join("\\" + p for p in FORMULA_PREFIXES) + "]"
     return frame.with_columns(
-        pl.when(pl.col(name).str.contains(risky))
+        pl.when(pl.any_horizontal([pl.col(name).str.starts_with(p) for p in FORMULA_PREFIXES]))
         .then(pl.format("'{}", pl.col(name)))
         .otherwise(pl.col(name))
         .alias(name)
