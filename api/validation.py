@@ -9,6 +9,7 @@ back to pydantic, which names every bad field and index, when a value breaks a r
 
 from __future__ import annotations
 
+from itertools import chain, repeat
 from typing import Any, Final
 
 import orjson
@@ -30,6 +31,13 @@ LEAD_FIELD_TYPES: Final[dict[str, type]] = {
 }
 
 
+_ALLOWED_TYPES: Final = {
+    key: frozenset({kind, type(None)}) for key, kind in LEAD_FIELD_TYPES.items()
+}
+_DICT: Final = frozenset({dict})
+_STR: Final = frozenset({str})
+
+
 class BodyError(Exception):
     """The body is malformed JSON or breaks the model: pydantic-style errors, located in it."""
 
@@ -39,21 +47,18 @@ class BodyError(Exception):
 
 
 def leads_are_valid(leads: list[Any]) -> bool:
-    """Whether every lead is an object whose known fields have their types (one pass)."""
-    expected_type = LEAD_FIELD_TYPES.get
-    for lead in leads:
-        if type(lead) is not dict:
+    """Whether every lead is an object whose known fields have their types (checked a field
+    at a time over all leads, at C speed)."""
+    if not _DICT.issuperset(map(type, leads)):
+        return False
+    for key in set().union(*leads).intersection(LEAD_FIELD_TYPES):
+        values = list(map(dict.get, leads, repeat(key)))
+        if not _ALLOWED_TYPES[key].issuperset(map(type, values)):
             return False
-        for key, value in lead.items():
-            expected = expected_type(key)
-            if expected is None or value is None:
-                continue
-            if type(value) is not expected:
-                return False
-            if expected is list:
-                for tag in value:
-                    if type(tag) is not str:
-                        return False
+        if key == "tags" and not _STR.issuperset(
+            map(type, chain.from_iterable(filter(None, values)))
+        ):
+            return False
     return True
 
 

@@ -4,6 +4,7 @@ the typed-record fast paths."""
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import polars as pl
 import pytest
@@ -101,6 +102,33 @@ def test_custom_fields_text_is_the_standard_json_text(custom):
     expected = json.dumps(custom, ensure_ascii=False, separators=(",", ":"))
     assert json.loads(raw.get_column("custom_fields").item()) == json.loads(expected)
     assert raw.get_column("input_error").item() is None
+
+
+def test_one_pass_column_encoding_matches_value_by_value():
+    """A column of flat dicts is encoded in one orjson pass; one nested dict sends the column
+    value by value: both give each row the same cell."""
+    flat = [{"a": 1}, None, {"b": "ü", "c": True, "d": None}, {}]
+    fast, _ = records_to_raw_frame([{"email": "a@x.io", "customFields": c} for c in flat])
+    mixed = [*flat, {"nested": {"x": [1]}}]
+    slow, _ = records_to_raw_frame([{"email": "a@x.io", "customFields": c} for c in mixed])
+    assert fast.get_column("custom_fields").to_list() == [
+        '{"a":1}',
+        None,
+        '{"b":"ü","c":true,"d":null}',
+        "{}",
+    ]
+    assert (
+        slow.get_column("custom_fields").to_list()[:4] == fast.get_column("custom_fields").to_list()
+    )
+
+
+def test_rows_may_be_any_mapping():
+    """Rows that are mappings but not dicts, and rows that are not objects, take the slow path."""
+    rows = [MappingProxyType({"email": "a@x.io", "tags": ["t"]}), {"email": "b@x.io"}, 7]
+    raw, _ = records_to_raw_frame(rows)
+    assert raw.get_column("email").to_list() == ["a@x.io", "b@x.io", None]
+    assert raw.get_column("tags").to_list() == ['["t"]', None, None]
+    assert raw.get_column("input_error").to_list() == [None, None, "row 2 is not an object"]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 import orjson
@@ -29,6 +30,9 @@ _TO_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 _STR = frozenset({str})
 _STR_OR_NONE = frozenset({str, type(None)})
+_LIST_OR_NONE = frozenset({list, type(None)})
+_DICT_OR_NONE = frozenset({dict, type(None)})
+_DICT = frozenset({dict})
 
 
 def _json_text(value: dict[Any, Any] | list[Any]) -> str:
@@ -46,6 +50,28 @@ def _json_text(value: dict[Any, Any] | list[Any]) -> str:
         except orjson.JSONEncodeError:
             pass  # an integer beyond 64 bits or a lone surrogate: the standard library says
     return _TO_JSON(value)
+
+
+def _flat_plain(present: list[dict[Any, Any]] | list[list[Any]]) -> bool:
+    """Whether every dict has text keys and plain values (every list plain items), checked a
+    column at a time at C speed."""
+    if present and type(present[0]) is dict:
+        keys = chain.from_iterable(present)
+        values = chain.from_iterable(map(dict.values, present))  # type: ignore[arg-type]
+        return _STR.issuperset(map(type, keys)) and _PLAIN_SCALARS.issuperset(map(type, values))
+    return _PLAIN_SCALARS.issuperset(map(type, chain.from_iterable(present)))
+
+
+def _json_cells(values: list[Any]) -> list[str | None]:
+    """The JSON text of each dict or list (None stays None): one orjson pass when the whole
+    column is flat and plain, else value by value."""
+    if _flat_plain([v for v in values if v is not None]):
+        dumps = orjson.dumps
+        try:
+            return [None if v is None else dumps(v).decode() for v in values]
+        except orjson.JSONEncodeError:
+            pass  # an integer beyond 64 bits or a lone surrogate: value by value
+    return [None if v is None else _json_text(v) for v in values]
 
 
 def _cell(field: str, value: Any) -> tuple[str | None, str | None]:
@@ -90,15 +116,15 @@ def _column_cells(field: str, values: list[Any]) -> _Cells:
     no_errors: list[str | None] = [None] * len(values)
     if field not in ("customFields", "tags") and _STR_OR_NONE.issuperset(map(type, values)):
         return _Cells(values, no_errors)
-    if field == "tags" and all(
-        value is None or (type(value) is list and _STR.issuperset(map(type, value)))
-        for value in values
+    if (
+        field == "tags"
+        and _LIST_OR_NONE.issuperset(map(type, values))
+        and _STR.issuperset(map(type, chain.from_iterable(filter(None, values))))
     ):
-        return _Cells([None if v is None else _json_text(v) for v in values], no_errors, True)
-    if field == "customFields" and all(v is None or type(v) is dict for v in values):
+        return _Cells(_json_cells(values), no_errors, True)
+    if field == "customFields" and _DICT_OR_NONE.issuperset(map(type, values)):
         try:
-            cells = [None if v is None else _json_text(v) for v in values]
-            return _Cells(cells, no_errors, True)
+            return _Cells(_json_cells(values), no_errors, True)
         except (TypeError, ValueError, RecursionError):
             pass  # the cell by cell path names the rows
     pairs = [_cell(field, value) for value in values]
@@ -166,13 +192,15 @@ def records_to_raw_frame(records: Iterable[Mapping[str, Any]]) -> tuple[pl.DataF
     The input is Python objects, so this boundary walks them once per field; everything after
     is vectorised. Returns the frame and warnings naming unknown keys.
     """
-    rows: list[Mapping[str, Any]] = []
-    not_objects: list[str | None] = []
-    for position, row in enumerate(records):
-        is_object = isinstance(row, Mapping)
-        rows.append(row if is_object else {})
-        not_objects.append(None if is_object else f"row {position} is not an object")
+    rows: list[Mapping[str, Any]] = list(records)
+    not_objects: list[str | None] = [None] * len(rows)
+    if not _DICT.issuperset(map(type, rows)):  # else every row is a plain dict (JSON bodies)
+        for position, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                rows[position] = {}
+                not_objects[position] = f"row {position} is not an object"
     keys: set[Any] = set().union(*rows)
+    get = dict.get if _DICT.issuperset(map(type, rows)) else Mapping.get
     columns: dict[str, list[str | None]] = {}
     errors: list[list[str | None]] = [not_objects]
     json_typed = True  # every customFields value a dict, every tags value a list of strings
@@ -183,7 +211,7 @@ def records_to_raw_frame(records: Iterable[Mapping[str, Any]]) -> tuple[pl.DataF
             values = [row.get(field, row.get(column)) for row in rows]
         elif field in keys or column in keys:
             key = field if field in keys else column
-            values = [row.get(key) for row in rows]
+            values = list(map(get, rows, repeat(key)))
         else:
             columns[column] = [None] * len(rows)
             continue
