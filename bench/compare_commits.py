@@ -6,7 +6,7 @@ database, to tell a change in the code from a change in the machine.
 
 Each checkout's own `leads import FILE --workspace bench --json` runs (its `.venv`) against
 a copy of the template `bench_compare_seed_N` (N leads, seeded like bench/run.py's, kept for
-later runs); the report's `timings` are printed per run.
+later runs); the report's `timings`, the wall time and the peak RSS are printed per run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,17 +55,29 @@ def _fresh_copy(server: Server, template: str) -> str:
 
 
 def run_import(checkout: Path, path: Path, url: str) -> dict:
-    """One `leads import` of `checkout` into `url`; its report plus the wall time."""
+    """One `leads import` of `checkout` into `url`; its report's timings, the wall time and the
+    process's peak RSS (from wait4: that child alone)."""
     command = [str(checkout / ".venv" / "bin" / "leads"), "import", str(path)]
     command += ["--workspace", WORKSPACE, "--json"]
     env = {**os.environ, "DATABASE_URL": url}
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=checkout, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{checkout}: exit {done.returncode}\n{done.stderr[-2000:]}")
-    report = json.loads(done.stdout[done.stdout.index("{") :])
-    return {"wallS": round(wall, 1), **report.get("timings", {}), "loadMs": report.get("loadMs")}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=checkout, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if process.returncode != 0:
+        raise RuntimeError(f"{checkout}: exit {process.returncode}\n{stderr[-2000:]}")
+    report = json.loads(stdout[stdout.index("{") :])
+    return {
+        "wallS": round(wall, 1),
+        **report.get("timings", {}),
+        "loadMs": report.get("loadMs"),
+        "peakRssMiB": round(usage.ru_maxrss / 1024),  # Linux reports KiB
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

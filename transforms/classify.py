@@ -7,6 +7,7 @@ from typing import Final
 import polars as pl
 
 from transforms.fields import ERROR_REASON, IS_FIRST, OUTCOME
+from transforms.frames import collect
 
 CREATED: Final = "created"
 RESTORED: Final = "restored"
@@ -39,15 +40,16 @@ def batch_emails(prepared: pl.DataFrame) -> pl.Series:
     return prepared.filter(pl.col(IS_FIRST)).get_column("email")
 
 
-def mark_first_in_input(flags: pl.DataFrame) -> pl.Series:
-    """Across a whole input (`email` and per-batch `is_first`, in input order): whether each row
+def first_in_input() -> pl.Expr:
+    """Over a whole input (`email` and per-batch `is_first`, in input order): whether each row
     is the first valid row with its email anywhere in the input."""
     first_in_batch = pl.col(IS_FIRST)
-    return flags.select(
-        (first_in_batch & pl.when(first_in_batch).then(pl.col("email")).is_first_distinct()).alias(
-            IS_FIRST
-        )
-    ).to_series()
+    return first_in_batch & pl.when(first_in_batch).then(pl.col("email")).is_first_distinct()
+
+
+def mark_first_in_input(flags: pl.DataFrame | pl.LazyFrame) -> pl.Series:
+    """`first_in_input` of every row of `flags`."""
+    return collect(flags.lazy().select(first_in_input().alias(IS_FIRST))).to_series()
 
 
 def planned_additions(
@@ -78,8 +80,11 @@ def classify(
     row of an email with an active lead is `updated` (settled by `settle_updates` once the
     database says whether anything changed).
     """
-    joined = prepared.join(
-        existing.select(EXISTING_SCHEMA.keys()), on="email", how="left", maintain_order="left"
+    joined = prepared.lazy().join(
+        existing.lazy().select(EXISTING_SCHEMA.keys()),
+        on="email",
+        how="left",
+        maintain_order="left",
     )
     has_active = pl.col("has_active").fill_null(False)
     has_deleted = pl.col(RESTORE_ID).is_not_null()
@@ -104,7 +109,7 @@ def classify(
         .when(pl.col(OUTCOME) == UPDATED)
         .then(pl.col(ACTIVE_ID))
     )
-    return (
+    return collect(
         joined.with_columns(outcome.alias(OUTCOME))
         .with_columns(lead_id.alias(LEAD_ID))
         .drop("has_active", ACTIVE_ID, RESTORE_ID)

@@ -23,6 +23,7 @@ from transforms.fields import (
     TYPED_TAGS,
     URL_COLUMNS,
 )
+from transforms.frames import collect
 from transforms.sqlfiles import load_sql
 
 _LOCAL_CHARS = r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]"
@@ -191,25 +192,27 @@ def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
     (text normalised, custom_fields as JSON object text or null, tags as a list), error_reason
     (null for valid rows) and is_first (valid and the first valid row with its email).
     """
-    df = raw.with_columns(_normalised_columns())
-    typed = TYPED_TAGS in df.columns
+    typed = TYPED_TAGS in raw.columns
     if typed:
-        # Typed input: what the JSON pass would find is known (its fixed cost is ~6 ms).
-        df = df.with_columns(_typed_json_columns())
+        # Typed input: what the JSON pass would find is known (its fixed cost is ~6 ms), and
+        # everything runs as one query.
+        df = raw.lazy().with_columns(_normalised_columns()).with_columns(_typed_json_columns())
     else:
-        parsed = _parse_json_cells(df)
-        if parsed.get_column(ROW_INDEX).equals(df.get_column(ROW_INDEX)):
-            df = df.hstack(parsed.drop(ROW_INDEX))  # DuckDB kept the row order (its default)
+        normalised = raw.with_columns(_normalised_columns())
+        parsed = _parse_json_cells(normalised)
+        if parsed.get_column(ROW_INDEX).equals(normalised.get_column(ROW_INDEX)):
+            # DuckDB kept the row order (its default)
+            df = normalised.hstack(parsed.drop(ROW_INDEX)).lazy()
         else:
-            df = df.join(parsed, on=ROW_INDEX, how="left", maintain_order="left")
-    return (
-        df.lazy()
-        .with_columns(_parsed_json_columns())
+            df = normalised.lazy().join(
+                parsed.lazy(), on=ROW_INDEX, how="left", maintain_order="left"
+            )
+    return collect(
+        df.with_columns(_parsed_json_columns())
         .with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
         .with_columns(_error_reason(strict_json=typed).alias(ERROR_REASON))
         .with_columns(_first_valid().alias(IS_FIRST))
         .select(PREPARED_SCHEMA_COLUMNS)
-        .collect()
     )
 
 

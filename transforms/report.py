@@ -6,8 +6,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from transforms.classify import DUPLICATE, ERROR, count_outcomes
+from transforms.classify import DUPLICATE, ERROR, OUTCOMES
 from transforms.fields import ERROR_REASON, OUTCOME, RAW_EMAIL, ROW_INDEX
+from transforms.frames import collect
 
 SAMPLE_SIZE: Final = 100
 _COUNTED: Final = ("created", "restored", "updated", "duplicates", "errors")
@@ -15,29 +16,31 @@ _COUNTED: Final = ("created", "restored", "updated", "duplicates", "errors")
 
 def build_report(classified: pl.DataFrame) -> dict[str, Any]:
     """The six contract keys from classified rows, samples cut at 100 in input order."""
-    counts = count_outcomes(classified)
-    ordered = classified.sort(ROW_INDEX)
-    duplicate_emails = (
-        ordered.filter(pl.col(OUTCOME) == DUPLICATE).head(SAMPLE_SIZE).get_column("email")
+    outcome = pl.col(OUTCOME)
+    error_detail = pl.struct(
+        pl.col(ROW_INDEX).alias("index"),
+        pl.col(RAW_EMAIL).alias("email"),
+        pl.col(ERROR_REASON).alias("reason"),
     )
-    errors = (
-        ordered.filter(pl.col(OUTCOME) == ERROR)
-        .head(SAMPLE_SIZE)
+    # One query for the counts and both samples (each eager step would be a query of its own).
+    summary = collect(
+        classified.lazy()
+        .sort(ROW_INDEX)
         .select(
-            pl.col(ROW_INDEX).alias("index"),
-            pl.col(RAW_EMAIL).alias("email"),
-            pl.col(ERROR_REASON).alias("reason"),
+            *[(outcome == name).sum().alias(name) for name in OUTCOMES],
+            pl.col("email").filter(outcome == DUPLICATE).head(SAMPLE_SIZE).implode(),
+            error_detail.filter(outcome == ERROR).head(SAMPLE_SIZE).implode().alias("errors"),
         )
-    )
+    ).row(0, named=True)
     return {
-        "created": counts["created"],
-        "restored": counts["restored"],
+        "created": summary["created"],
+        "restored": summary["restored"],
         # Active leads changed by an on_existing policy other than skip (always 0 under skip).
-        "updated": counts["updated"],
-        "duplicates": counts["duplicate"],
-        "errors": counts["error"],
-        "duplicateEmails": duplicate_emails.to_list(),
-        "errorDetails": errors.to_dicts(),
+        "updated": summary["updated"],
+        "duplicates": summary["duplicate"],
+        "errors": summary["error"],
+        "duplicateEmails": summary["email"],
+        "errorDetails": summary["errors"],
     }
 
 

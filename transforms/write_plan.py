@@ -9,6 +9,7 @@ import polars as pl
 
 from transforms.classify import CREATED, LEAD_ID, RESTORED, UPDATED
 from transforms.fields import DEFAULT_STATUS, LEAD_COLUMNS, OUTCOME, TEXT_COLUMNS
+from transforms.frames import collect
 
 # The merge input of restored and updated leads (the temp table of create_merge_rows.sql).
 MERGE_COLUMNS: Final = (LEAD_ID, *LEAD_COLUMNS[1:])
@@ -34,8 +35,9 @@ def pg_text_array_literal(values: pl.Series) -> str:
 
 def created_rows(classified: pl.DataFrame, *, default_source: str) -> pl.DataFrame:
     """The rows to insert, in LEAD_COLUMNS order, with the defaults of SPEC section 5 applied."""
-    return (
-        classified.filter(pl.col(OUTCOME) == CREATED)
+    return collect(
+        classified.lazy()
+        .filter(pl.col(OUTCOME) == CREATED)
         .select(
             pl.col("email"),
             *[pl.col(c) for c in TEXT_COLUMNS if c != "source"],
@@ -51,8 +53,9 @@ def created_rows(classified: pl.DataFrame, *, default_source: str) -> pl.DataFra
 def merge_rows(classified: pl.DataFrame, outcome: str) -> pl.DataFrame:
     """The merge input for restored or updated leads: lead id and the given fields (null when
     missing, tags as given)."""
-    return (
-        classified.filter(pl.col(OUTCOME) == outcome)
+    return collect(
+        classified.lazy()
+        .filter(pl.col(OUTCOME) == outcome)
         .select(
             pl.col(LEAD_ID),
             *[pl.col(c) for c in LEAD_COLUMNS[1:] if c != "tags"],

@@ -121,7 +121,7 @@ def _import(raw: bytes, ctx: ApiContext, idempotency_key: str | None) -> JSONRes
     parse_ms = (started - parse_started) * 1000
     report = import_leads(
         body.leads,
-        ctx.workspace.slug,
+        ctx.workspace,
         restore_soft_deleted=body.restore(),
         dry_run=body.dryRun,
         source=SOURCE_API,
