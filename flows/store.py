@@ -45,7 +45,8 @@ def fetch_existing(
     cur: Cursor, workspace_id: int, emails: pl.Series, *, active_ids: bool = False
 ) -> pl.DataFrame:
     """Existing leads of the workspace whose emails occur in the batch, one row per email
-    (the active lead's id only when `active_ids`)."""
+    (the active lead's id only when `active_ids`; the soft-deleted lead to restore may be
+    left out for an email that has an active lead, as such a row is never restored)."""
     if emails.len() == 0:
         return pl.DataFrame(schema=EXISTING_SCHEMA)
     params = {"workspace_id": workspace_id, "active_ids": active_ids}

@@ -11,10 +11,14 @@ WITH batch AS (
     WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NULL
       AND l.email = ANY((SELECT b.emails FROM batch AS b)::text[])
 ), deleted AS (
+    -- Only for the emails no active lead has: one with an active lead is never restored.
     SELECT DISTINCT ON (l.email) l.email, l.id
     FROM leads AS l
     WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NOT NULL
-      AND l.email = ANY((SELECT b.emails FROM batch AS b)::text[])
+      AND l.email = ANY((
+          SELECT array_agg(e.email) FROM batch AS b, unnest(b.emails) AS e (email)
+          WHERE e.email NOT IN (SELECT a.email FROM active AS a)
+      )::text[])
     ORDER BY l.email, l.deleted_at DESC, l.id DESC
 )
 SELECT
