@@ -145,9 +145,13 @@ def ensure_schema(conn: Connection) -> None:
     with conn.cursor() as cur:
         cur.execute(load_sql("schema_exists"))
         (ready,) = cur.fetchone()
-    if not ready:
+    if ready:
+        _schema_ready.add(key)
+    else:
+        # Not marked ready here: the schema is only there for other connections once this
+        # transaction commits, and a thread that skipped the check before then would not see
+        # its tables. The next call checks again (and finds it).
         init_schema(conn)
-    _schema_ready.add(key)
 
 
 def find_workspace(conn: Connection, slug: str) -> Workspace:

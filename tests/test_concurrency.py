@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from api.keys import create_key
-from flows.database import Workspace
+from flows.database import Workspace, connect, create_workspace, ensure_schema
 from flows.engine import import_leads, soft_delete_leads
 from tests.conftest import REPO
 from tests.crash_driver import PAUSE_DIR_ENV
@@ -409,6 +409,36 @@ def test_first_imports_into_a_fresh_database_race_safely(fresh_database: str) ->
         cur.execute("SELECT email FROM leads WHERE deleted_at IS NULL")
         assert sorted(email for (email,) in cur.fetchall()) == sorted(imported)
     conn.close()
+
+
+def test_schema_is_not_taken_for_ready_before_its_transaction_commits(fresh_database: str) -> None:
+    """A connection that sets the schema up holds it uncommitted; another connection of the
+    same process meanwhile must wait for it, not skip the check and miss the tables (found by
+    the race above in CI: `relation "workspaces" does not exist`)."""
+    first = connect(fresh_database)
+    ensure_schema(first)  # creates the tables; not committed yet
+    outcome: dict[str, Any] = {}
+
+    def second() -> None:
+        conn = connect(fresh_database)
+        try:
+            ensure_schema(conn)
+            outcome["workspace"] = create_workspace(conn, "default")
+            conn.commit()
+        except Exception as error:  # reported below, with the assertion
+            outcome["error"] = error
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive(), f"the second connection did not wait: {outcome}"
+    first.commit()
+    first.close()
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["workspace"].slug == "default"
 
 
 def test_creating_one_lead_from_many_clients_at_once(db: Any, api_base: str) -> None:
