@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from transforms.artifacts import COUNT_KEYS, artifact_key, counts_table, samples_markdown
-from transforms.classify import EXISTING_SCHEMA, mark_first_in_input, planned_additions
+from transforms.classify import EXISTING_SCHEMA, first_in_input, planned_additions
 from transforms.fields import IS_FIRST
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
@@ -25,12 +25,13 @@ def test_first_in_input_spans_batches():
             IS_FIRST: [True, True, False, True, True, False],
         }
     )
-    assert mark_first_in_input(flags).to_list() == [True, True, False, False, True, False]
+    first = flags.select(first_in_input()).to_series()
+    assert first.to_list() == [True, True, False, False, True, False]
 
 
 def test_an_invalid_row_does_not_claim_its_email():
     flags = pl.DataFrame({"email": ["a@x.io", "a@x.io"], IS_FIRST: [False, True]})
-    assert mark_first_in_input(flags).to_list() == [False, True]
+    assert flags.select(first_in_input()).to_series().to_list() == [False, True]
 
 
 @pytest.mark.parametrize(("restore", "expected"), [(True, 2), (False, 1)])

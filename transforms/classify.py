@@ -47,11 +47,6 @@ def first_in_input() -> pl.Expr:
     return first_in_batch & pl.when(first_in_batch).then(pl.col("email")).is_first_distinct()
 
 
-def mark_first_in_input(flags: pl.DataFrame | pl.LazyFrame) -> pl.Series:
-    """`first_in_input` of every row of `flags`."""
-    return collect(flags.lazy().select(first_in_input().alias(IS_FIRST))).to_series()
-
-
 def planned_additions(
     first_emails: int, existing: pl.DataFrame, *, restore_soft_deleted: bool = True
 ) -> int:
