@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from typing import Final
 
 from psycopg2.extensions import cursor as Cursor
 
 from api.keys import AuthenticatedKey, hash_key
-from flows.database import Connection, Workspace
+from flows.database import Workspace, prepare_once
 from transforms.sqlfiles import load_sql
 
 LIMIT_HEADER: Final = "X-RateLimit-Limit"
 REMAINING_HEADER: Final = "X-RateLimit-Remaining"
 RESET_HEADER: Final = "X-RateLimit-Reset"
 RETRY_AFTER_HEADER: Final = "Retry-After"
-
-
-# Connections on which the admit statement is prepared (a prepared statement outlives
-# transactions and rollbacks; a replaced connection is a new object, prepared anew).
-_prepared: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def client_bucket(client: str) -> str:
@@ -71,9 +65,7 @@ def admit(
 ) -> tuple[AuthenticatedKey | None, RateDecision]:
     """Look the request's key up and count the request against its bucket (or, without a valid
     key, against the client address's): one statement, in the caller's transaction."""
-    if cur.connection not in _prepared:
-        cur.execute(load_sql("api_admit_prepare"))
-        _prepared.add(cur.connection)
+    prepare_once(cur, "leads_api_admit", lambda: load_sql("api_admit_prepare"))
     cur.execute(
         load_sql("api_admit_execute"),
         {

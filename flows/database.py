@@ -6,13 +6,15 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
+from psycopg2 import sql
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
@@ -152,6 +154,22 @@ def ensure_schema(conn: Connection) -> None:
         # transaction commits, and a thread that skipped the check before then would not see
         # its tables. The next call checks again (and finds it).
         init_schema(conn)
+
+
+# The statements prepared on each connection (a prepared statement outlives transactions and
+# rollbacks; a replaced connection is a new object, prepared anew).
+_prepared: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+
+
+def prepare_once(
+    cur: psycopg2.extensions.cursor, name: str, prepare: Callable[[], sql.Composable | str]
+) -> None:
+    """Run the `PREPARE` of statement `name` that `prepare()` returns, unless the cursor's
+    connection has prepared it already."""
+    prepared = _prepared.setdefault(cur.connection, set())
+    if name not in prepared:
+        cur.execute(prepare())
+        prepared.add(name)
 
 
 def find_workspace(conn: Connection, slug: str) -> Workspace:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import weakref
 
 import polars as pl
 from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
-from flows.database import Connection
+from flows.database import prepare_once
 from flows.settings import (
     COPY_BUFFER_BYTES,
     COPY_SLICE_ROWS,
@@ -98,22 +97,18 @@ def _execute_merge(cur: Cursor, statement: str, workspace_id: int, rows: pl.Data
     cur.execute(sql.SQL("EXECUTE {} (%(workspace_id)s, %(merge_rows)s)").format(name), params)
 
 
-# The merge statements prepared on each connection (a prepared statement outlives
-# transactions and rollbacks; a replaced connection is a new object, prepared anew).
-_prepared_merges: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
-
-
 def _prepare_json_merge(cur: Cursor, statement: str) -> str:
     """The name of `statement` over merge_rows_json.sql, prepared on the cursor's connection
     (on an API batch, parsing and planning it cost half as much as running it)."""
     name = f"leads_{statement}_json"
-    prepared = _prepared_merges.setdefault(cur.connection, set())
-    if name not in prepared:
+
+    def prepare() -> sql.Composable:
         merge_input = sql.SQL(load_sql("merge_rows_json"))
         text = sql.SQL(load_sql(statement)).format(merge_input=merge_input).as_string(cur)
         text = text.replace("%(workspace_id)s", "$1").replace("%(merge_rows)s", "$2")
-        cur.execute(sql.SQL("PREPARE {} AS ").format(sql.Identifier(name)) + sql.SQL(text))
-        prepared.add(name)
+        return sql.SQL("PREPARE {} AS ").format(sql.Identifier(name)) + sql.SQL(text)
+
+    prepare_once(cur, name, prepare)
     return name
 
 
