@@ -21,37 +21,11 @@ import time
 from pathlib import Path
 
 from make_leads import write_leads
-from pg import Server, admin_connection, server_url
-from psycopg2 import sql
+from pg import Server, server_url
 from seed import WORKSPACE, seed_database
 
 REPO = Path(__file__).resolve().parent.parent
 DATABASE = "bench_compare"
-
-
-def _has_database(server: Server, name: str) -> bool:
-    conn = admin_connection(server.url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            return cur.fetchone() is not None
-    finally:
-        conn.close()
-
-
-def _fresh_copy(server: Server, template: str) -> str:
-    server.drop(DATABASE)
-    conn = admin_connection(server.url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                    sql.Identifier(DATABASE), sql.Identifier(template)
-                )
-            )
-    finally:
-        conn.close()
-    return server.db_url(DATABASE)
 
 
 def run_import(checkout: Path, path: Path, url: str) -> dict:
@@ -94,13 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_leads(args.rows, path)
     template = f"bench_compare_seed_{args.rows}"
-    if not _has_database(server, template):
+    if not server.has_database(template):
         seed_database(server.create_empty(template), args.rows, args.rows)
         server.created.remove(template)  # kept for the next comparison
     try:
         for _ in range(args.repeat):
             for checkout in args.checkouts:
-                figures = run_import(checkout.resolve(), path, _fresh_copy(server, template))
+                url = server.copy_of_template(DATABASE, template)
+                figures = run_import(checkout.resolve(), path, url)
                 print(checkout, json.dumps(figures), flush=True)
     finally:
         server.drop(DATABASE)

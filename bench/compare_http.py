@@ -14,19 +14,23 @@ the median of the per-pair differences.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import orjson
 from api_batches import build_batches
-from http_api import TEMPLATE, log, percentile, prepare_database, server_timings
-from pg import Server, admin_connection, server_url
-from psycopg2 import sql
+from http_api import (
+    TEMPLATE,
+    log,
+    percentile,
+    prepare_database,
+    server_timings,
+    start_api,
+)
+from pg import Server, server_url
 from seed import WORKSPACE, matched_count
 
 from api.keys import create_key
@@ -35,45 +39,12 @@ from flows.database import connect, find_workspace
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _copy_of_template(server: Server, name: str) -> str:
-    server.drop(name)
-    conn = admin_connection(server.url)
-    try:
-        with conn.cursor() as cur:
-            statement = "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY"
-            cur.execute(sql.SQL(statement).format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
-    finally:
-        conn.close()
-    server.created.append(name)
-    return server.db_url(name)
-
-
 def _key(url: str) -> str:
     conn = connect(url)
     with conn:
         key = create_key(conn, find_workspace(conn, WORKSPACE), "bench").key
     conn.close()
     return key
-
-
-def _start(checkout: Path, url: str, port: int, log_path: Path) -> subprocess.Popen:
-    python = checkout / ".venv" / "bin" / "python"
-    command = [str(python), "-m", "flows.cli", "api", "--port", str(port)]
-    command += ["--rate-limit", "1000000", "--log-level", "warning"]
-    env = {**os.environ, "DATABASE_URL": url}
-    handle = log_path.open("wb")
-    process = subprocess.Popen(command, cwd=checkout, env=env, stdout=handle, stderr=handle)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{checkout}: the API server exited; see {log_path}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{checkout}: the API server did not start")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     ]
     try:
         for index, checkout in enumerate(checkouts):
-            url = _copy_of_template(server, f"bench_http_ab{index}")
+            url = server.copy_of_template(f"bench_http_ab{index}", TEMPLATE)
             key = _key(url)
             port = args.port + index
             log(f"starting {checkout} on port {port}")
             log_path = args.data_dir / f"compare_http{index}.log"
-            processes.append(_start(checkout, url, port, log_path))
+            python = str(checkout / ".venv" / "bin" / "python")
+            processes.append(start_api(url, port, log_path, checkout=checkout, python=python))
             headers = {"X-API-Key": key, "Content-Type": "application/json"}
             base = f"http://127.0.0.1:{port}/api/v1"
             clients.append(httpx.Client(base_url=base, headers=headers, timeout=60))

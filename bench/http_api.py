@@ -32,8 +32,7 @@ import httpx
 import orjson
 import psycopg2
 from api_batches import build_batches
-from pg import Server, admin_connection, server_url
-from psycopg2 import sql
+from pg import Server, server_url
 from seed import WORKSPACE, matched_count, seed_database
 
 from api.keys import create_key
@@ -54,14 +53,8 @@ def percentile(values: list[float], p: int) -> float:
 
 def _seeded_leads(server: Server) -> int | None:
     """The leads of the kept template, or None when there is none (or it predates the API)."""
-    conn = admin_connection(server.url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,))
-            if cur.fetchone() is None:
-                return None
-    finally:
-        conn.close()
+    if not server.has_database(TEMPLATE):
+        return None
     conn = psycopg2.connect(server.db_url(TEMPLATE))
     try:
         with conn.cursor() as cur:
@@ -85,37 +78,30 @@ def prepare_database(server: Server, seed_leads: int, reseed: bool) -> dict[str,
         log(f"reusing {TEMPLATE} ({seed_leads:,} leads)")
         seed = {"leads": seed_leads}
     server.created = [name for name in server.created if name != TEMPLATE]  # keep it
-    server.drop(DATABASE)
-    statement = "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY"
-    conn = admin_connection(server.url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL(statement).format(sql.Identifier(DATABASE), sql.Identifier(TEMPLATE))
-            )
-    finally:
-        conn.close()
-    server.created.append(DATABASE)
+    server.copy_of_template(DATABASE, TEMPLATE)
     return seed
 
 
-def start_api(url: str, port: int, log_path: Path) -> subprocess.Popen:
+def start_api(
+    url: str, port: int, log_path: Path, *, checkout: Path = REPO, python: str = sys.executable
+) -> subprocess.Popen:
+    """`leads api` of `checkout` (run by `python`) on the database `url`, once it answers."""
     env = {**os.environ, "DATABASE_URL": url}
-    command = [sys.executable, "-m", "flows.cli", "api", "--port", str(port)]
+    command = [python, "-m", "flows.cli", "api", "--port", str(port)]
     command += ["--rate-limit", "1000000", "--log-level", "warning"]
     handle = log_path.open("wb")
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=handle, stderr=handle)
+    process = subprocess.Popen(command, cwd=checkout, env=env, stdout=handle, stderr=handle)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the API server exited; see {log_path}")
+            raise RuntimeError(f"{checkout}: the API server exited; see {log_path}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").status_code == 200:
                 return process
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError("the API server did not start")
+    raise RuntimeError(f"{checkout}: the API server did not start")
 
 
 def server_timings(response: httpx.Response) -> dict[str, float]:

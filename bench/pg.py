@@ -72,16 +72,25 @@ class Server:
         self.created.append(name)
         return self.db_url(name)
 
-    def copy_of_template(self, name: str) -> str:
-        """An identical copy of the seeded template (file copy: the template must be idle)."""
+    def copy_of_template(self, name: str, template: str = TEMPLATE) -> str:
+        """An identical copy of a seeded template (file copy: the template must be idle)."""
         self.drop(name)
         self._execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                sql.Identifier(name), sql.Identifier(TEMPLATE)
+                sql.Identifier(name), sql.Identifier(template)
             )
         )
         self.created.append(name)
         return self.db_url(name)
+
+    def has_database(self, name: str) -> bool:
+        conn = admin_connection(self.url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                return cur.fetchone() is not None
+        finally:
+            conn.close()
 
     def drop(self, name: str) -> None:
         self._execute(
