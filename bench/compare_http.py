@@ -33,8 +33,8 @@ from http_api import (
 from pg import Server, server_url
 from seed import WORKSPACE, matched_count
 
-from api.keys import create_key
-from flows.database import connect, find_workspace
+from leads_import.api.keys import create_key
+from leads_import.db.connection import connect, find_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 

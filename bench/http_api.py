@@ -35,8 +35,8 @@ from api_batches import build_batches
 from pg import Server, server_url
 from seed import WORKSPACE, matched_count, seed_database
 
-from api.keys import create_key
-from flows.database import connect, find_workspace
+from leads_import.api.keys import create_key
+from leads_import.db.connection import connect, find_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "bench_http_seed"
@@ -87,7 +87,7 @@ def start_api(
 ) -> subprocess.Popen:
     """`leads api` of `checkout` (run by `python`) on the database `url`, once it answers."""
     env = {**os.environ, "DATABASE_URL": url}
-    command = [python, "-m", "flows.cli", "api", "--port", str(port)]
+    command = [python, "-m", "leads_import.cli", "api", "--port", str(port)]
     command += ["--rate-limit", "1000000", "--log-level", "warning"]
     handle = log_path.open("wb")
     process = subprocess.Popen(command, cwd=checkout, env=env, stdout=handle, stderr=handle)

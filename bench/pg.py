@@ -1,6 +1,6 @@
 """The benchmark's PostgreSQL server and its databases: one seeded template, one copy per variant.
 
-With DATABASE_URL unset, the embedded server of `flows.database` runs in the bench's own data
+With DATABASE_URL unset, the embedded server of `leads_import.db.connection` runs in the bench's own data
 directory (LEADS_DATA_DIR is set to it), so the bench never touches the user's data.
 """
 
@@ -15,14 +15,14 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
-from flows.settings import DATA_DIR_ENV, DATABASE_URL_ENV
+from leads_import.settings import DATA_DIR_ENV, DATABASE_URL_ENV
 
 TEMPLATE: Final = "bench_seed"
 
 
 def server_url(data_dir: Path) -> str:
     """DATABASE_URL when set, else the embedded server kept in `data_dir`."""
-    from flows import database
+    from leads_import.db import connection as database
 
     if os.environ.get(DATABASE_URL_ENV):
         return database.database_url()

@@ -1,6 +1,6 @@
 """What PostgreSQL row-level security on `leads` would cost the import path.
 
-The same prepared input is imported by the engine (`flows.engine.import_input`, one
+The same prepared input is imported by the engine (`leads_import.engine.core.import_input`, one
 transaction, batches of 100k rows) into identical copies of one seeded database, as an ordinary
 (non-superuser) role, three ways:
 
@@ -50,9 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pg import admin_connection, server_url
 
-from flows import store
-from flows.database import Workspace, connect, create_workspace, init_schema
-from flows.engine import import_input
+from leads_import.db import leads as store
+from leads_import.db.connection import Workspace, connect, create_workspace, init_schema
+from leads_import.engine.core import import_input
 from transforms.fields import IS_FIRST, LEAD_COLUMNS
 from transforms.normalise import prepare_leads
 from transforms.records import frame_to_raw_frame

@@ -17,7 +17,7 @@ import polars as pl
 import psycopg2
 from make_leads import MATCH_EVERY, distinct_count, lead_email
 
-from flows.database import create_workspace, init_schema
+from leads_import.db.connection import create_workspace, init_schema
 from transforms.write_plan import to_copy_csv
 
 WORKSPACE: Final = "bench"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from flows.settings import apply_prefect_defaults
+from leads_import.settings import apply_prefect_defaults
 
 apply_prefect_defaults()
 
@@ -21,21 +21,21 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows.artifacts import ProgressArtifact, publish_report  # noqa: E402
-from flows.database import transaction  # noqa: E402
-from flows.engine import (  # noqa: E402
+from flows.parameters import FileImport  # noqa: E402
+from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
+from leads_import.db.connection import transaction  # noqa: E402
+from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, record_run, replayed_report  # noqa: E402
+from leads_import.engine.core import (  # noqa: E402
     ImportResult,
     import_batches,
     import_input,
     resolve_workspace,
 )
-from flows.parameters import FileImport  # noqa: E402
-from flows.progress import reporter  # noqa: E402
-from flows.readers import open_source  # noqa: E402
-from flows.run_policies import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
-from flows.runs import KIND_FILE, RunAudit, payload_digest, record_run, replayed_report  # noqa: E402
-from flows.sources import fetch_to  # noqa: E402
+from leads_import.errors import EmptyInputError  # noqa: E402
+from leads_import.progress import reporter  # noqa: E402
+from leads_import.readers.fetch import fetch_to  # noqa: E402
+from leads_import.readers.sources import open_source  # noqa: E402
 from transforms.artifacts import artifact_key  # noqa: E402
-from transforms.errors import EmptyInputError  # noqa: E402
 from transforms.fields import IS_FIRST, SOURCE_FILE  # noqa: E402
 from transforms.normalise import prepare_leads  # noqa: E402
 from transforms.report import escape_formulas, outcome_rows  # noqa: E402

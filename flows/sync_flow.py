@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.settings import apply_prefect_defaults
+from leads_import.settings import apply_prefect_defaults
 
 apply_prefect_defaults()
 
@@ -26,26 +26,26 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from psycopg2.extensions import cursor as Cursor  # noqa: E402
 from psycopg2.extras import Json  # noqa: E402
 
-from flows import store  # noqa: E402
 from flows.artifacts import ProgressArtifact  # noqa: E402
-from flows.database import ensure_schema, find_workspace, transaction  # noqa: E402
-from flows.engine import ImportResult, import_input, resolve_workspace  # noqa: E402
 from flows.import_flow import prepare_chunks, publish  # noqa: E402
 from flows.parameters import WarehouseSync  # noqa: E402
-from flows.progress import reporter  # noqa: E402
-from flows.run_policies import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
-from flows.runs import KIND_SYNC, RunAudit, record_run, replayed_report  # noqa: E402
-from flows.settings import DEFAULT_WORKSPACE  # noqa: E402
-from flows.warehouse import read_source_chunks  # noqa: E402
-from transforms.artifacts import artifact_key  # noqa: E402
-from transforms.errors import (  # noqa: E402
+from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
+from leads_import.db import leads as store  # noqa: E402
+from leads_import.db.connection import ensure_schema, find_workspace, transaction  # noqa: E402
+from leads_import.db.runs import KIND_SYNC, RunAudit, record_run, replayed_report  # noqa: E402
+from leads_import.engine.core import ImportResult, import_input, resolve_workspace  # noqa: E402
+from leads_import.errors import (  # noqa: E402
     PlanLimitExceededError,
     SyncConflictError,
     UnreadableSourceError,
     WorkspaceNotFoundError,
 )
+from leads_import.progress import reporter  # noqa: E402
+from leads_import.readers.warehouse import read_source_chunks  # noqa: E402
+from leads_import.settings import DEFAULT_WORKSPACE  # noqa: E402
+from leads_import.sqlfiles import load_sql  # noqa: E402
+from transforms.artifacts import artifact_key  # noqa: E402
 from transforms.fields import IS_FIRST, SOURCE_WAREHOUSE  # noqa: E402
-from transforms.sqlfiles import load_sql  # noqa: E402
 from transforms.watermark import (  # noqa: E402
     WatermarkTypeError,
     decode_watermark,
@@ -76,7 +76,9 @@ class SyncRead:
 
 
 def _stored_state(cur: Cursor, workspace_id: int, name: str) -> dict[str, Any] | None:
-    cur.execute(load_sql("read_sync_watermark"), {"workspace_id": workspace_id, "sync_name": name})
+    cur.execute(
+        load_sql("runs/read_sync_watermark"), {"workspace_id": workspace_id, "sync_name": name}
+    )
     row = cur.fetchone()
     return None if row is None else {"cursor_column": row[0], "watermark": row[1]}
 
@@ -231,7 +233,7 @@ def load_rows(
             if not request.dry_run and request.cursor_column and read.watermark is not None:
                 with conn.cursor() as cur:
                     cur.execute(
-                        load_sql("save_sync_watermark"),
+                        load_sql("runs/save_sync_watermark"),
                         {
                             "workspace_id": target.id,
                             "sync_name": request.name,

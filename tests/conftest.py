@@ -14,11 +14,11 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from flows.settings import DATA_DIR_ENV, apply_prefect_defaults
+from leads_import.settings import DATA_DIR_ENV, apply_prefect_defaults
 
 apply_prefect_defaults()
 
-from flows.database import Workspace, connect, create_workspace, init_schema  # noqa: E402
+from leads_import.db.connection import Workspace, connect, create_workspace, init_schema  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = REPO / ".cache" / "test-data"
@@ -42,7 +42,7 @@ def _server_url() -> str:
         return configured
     os.environ[DATA_DIR_ENV] = str(TEST_DATA_DIR)
     TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    from flows.database import embedded_url
+    from leads_import.db.connection import embedded_url
 
     return embedded_url()
 
@@ -97,7 +97,7 @@ def merge_input(request, monkeypatch) -> str:
     """Both ways a batch's restored and updated rows reach the merge statements: the JSON
     parameter of short batches and the temp table of long ones."""
     if request.param == "temp_table":
-        monkeypatch.setattr("flows.store.MERGE_JSON_MAX_ROWS", 0)
+        monkeypatch.setattr("leads_import.db.leads.MERGE_JSON_MAX_ROWS", 0)
     return request.param
 
 

@@ -1,4 +1,4 @@
-"""Run the real `leads` CLI (`flows.cli.main`) with a crash hook at one named point of an import.
+"""Run the real `leads` CLI (`leads_import.cli.main.main`) with a crash hook at one named point of an import.
 
     python -m tests.crash_driver POINT [LEADS ARGS...]
 
@@ -114,7 +114,7 @@ def _kill_while_reading() -> None:
 
 def _install_commit_hook(on_commit: Callable[[psycopg2.extensions.connection], None]) -> None:
     """Connections whose commit runs `on_commit` first, once the import's audit row is written."""
-    import flows.database as database
+    import leads_import.db.connection as database
 
     class HookedConnection(psycopg2.extensions.connection):
         def commit(self) -> None:
@@ -137,8 +137,8 @@ def _install_commit_hook(on_commit: Callable[[psycopg2.extensions.connection], N
 
 def install(point: str) -> None:
     """Arm the hook for POINT (see the module docstring)."""
-    import flows.engine as engine
-    import flows.store as store
+    import leads_import.db.leads as store
+    import leads_import.engine.core as engine
 
     if point == "gate":
         _gate_before_lock(store)
@@ -187,7 +187,7 @@ def install(point: str) -> None:
 def main(argv: list[str]) -> int:
     """Arm the hook named by argv[0], then run `leads` with the rest of argv."""
     install(argv[0])
-    from flows.cli import main as leads
+    from leads_import.cli.main import main as leads
 
     return leads(argv[1:])
 

@@ -29,9 +29,10 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from api.keys import create_key
-from flows.database import Workspace, connect, create_workspace, ensure_schema
-from flows.engine import import_leads, soft_delete_leads
+from leads_import.api.keys import create_key
+from leads_import.db.connection import Workspace, connect, create_workspace, ensure_schema
+from leads_import.engine.core import import_leads, soft_delete_leads
+from leads_import.errors import PlanLimitExceededError
 from tests.conftest import REPO
 from tests.crash_driver import PAUSE_DIR_ENV
 from tests.http_api.conftest import running_api
@@ -41,7 +42,6 @@ from tests.reliability_support import (
     new_workspace,
     reliability_prefect,  # noqa: F401  (the session's Prefect server)
 )
-from transforms.errors import PlanLimitExceededError
 
 POOL = [f"u{i}@pool.test" for i in range(60)]
 SEEDED_ACTIVE = POOL[:10]

@@ -29,10 +29,10 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from api.keys import create_key
-from flows.cli import main
-from flows.database import connect, init_schema, transaction
-from flows.engine import import_leads
+from leads_import.api.keys import create_key
+from leads_import.cli.main import main
+from leads_import.db.connection import connect, init_schema, transaction
+from leads_import.engine.core import import_leads
 from tests.conftest import REPO
 from tests.crash_driver import PAUSE_DIR_ENV, POINTS
 from tests.http_api.conftest import running_api
@@ -428,8 +428,8 @@ def test_api_server_keeps_working_after_a_database_restart(dedicated_server: Any
 def commit_answer_lost(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """This process's next import loses the answer to its COMMIT once: the server commits, then
     the client sees its connection break (new pooled connections carry the hook)."""
-    import flows.database as database
-    import flows.engine as engine
+    import leads_import.db.connection as database
+    import leads_import.engine.core as engine
 
     state = {"recorded": 0, "lost": 0}
     real_record = engine.record_run
@@ -531,6 +531,6 @@ def test_sync_retried_after_its_commit_went_through(
 def test_a_connection_lost_during_commit_is_transient(error: Exception, transient: bool) -> None:
     """Regression: a restart during COMMIT raised the bare DatabaseError, which the load task
     did not retry (the import failed although a retry would have succeeded)."""
-    from flows.run_policies import is_transient
+    from flows.retries import is_transient
 
     assert is_transient(error) is transient

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import transforms.delimited as delimited
-from flows.chunked_reader import ChunkedFile, iter_delimited_chunks, iter_ndjson_chunks
-from flows.readers import read_source
-from transforms.delimited import (
+import leads_import.readers.delimited as delimited
+from leads_import.errors import EmptyInputError, UnreadableSourceError
+from leads_import.readers.chunks import ChunkedFile, iter_delimited_chunks, iter_ndjson_chunks
+from leads_import.readers.delimited import (
     CP1252,
     LATIN1,
     UTF8,
@@ -31,7 +31,7 @@ from transforms.delimited import (
     parse_ndjson,
     to_utf8,
 )
-from transforms.errors import EmptyInputError, UnreadableSourceError
+from leads_import.readers.sources import read_source
 from transforms.fields import INPUT_ERROR, ROW_INDEX
 from transforms.headers import map_headers, to_raw_frame
 from transforms.normalise import prepare_leads

@@ -14,10 +14,10 @@ import psycopg2.errors
 import pytest
 from psycopg2.extras import Json
 
-from flows.database import Workspace
-from flows.engine import import_leads, soft_delete_leads
+from leads_import.db.connection import Workspace
+from leads_import.engine.core import import_leads, soft_delete_leads
+from leads_import.errors import EmptyInputError, PlanLimitExceededError, WorkspaceNotFoundError
 from tests.conftest import make_workspace
-from transforms.errors import EmptyInputError, PlanLimitExceededError, WorkspaceNotFoundError
 
 OLD = datetime(2020, 1, 1, tzinfo=UTC)
 REPORT_KEYS = {"created", "restored", "duplicates", "errors", "duplicateEmails", "errorDetails"}

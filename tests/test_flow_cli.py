@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
 from flows.parameters import FileImport
+from leads_import.cli.main import main
 from tests.conftest import OTHER_FORMATS, make_workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def _leads(db, workspace_id: int) -> list[tuple]:
 
 
 def _distinct_valid_emails(path: Path) -> set[str]:
-    from flows.readers import read_source
+    from leads_import.readers.sources import read_source
     from transforms.normalise import prepare_leads
 
     prepared = prepare_leads(read_source(path)[0])
@@ -90,7 +90,7 @@ def test_cli_json_end_to_end(prefect_api_url: str, db, tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "flows.cli",
+        "leads_import.cli",
         "import",
         str(SAMPLE),
         "--workspace",
@@ -204,8 +204,8 @@ def _state(db, workspace_id: int) -> list[tuple]:
 
 
 def test_every_format_gives_the_same_report_and_state(prefect_api_url: str, db) -> None:
-    from flows.engine import import_leads, soft_delete_leads
     from flows.import_flow import import_leads_flow
+    from leads_import.engine.core import import_leads, soft_delete_leads
 
     outcomes = {}
     for name in ["leads.csv", *OTHER_FORMATS]:

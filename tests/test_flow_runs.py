@@ -15,12 +15,12 @@ import psycopg2.errors
 import pytest
 import sqlalchemy.exc
 
-from flows.cli import main
 from flows.parameters import FileImport
+from leads_import.cli.main import main
+from leads_import.errors import PlanLimitExceededError, UnreadableSourceError
 from tests.conftest import make_workspace
 from tests.test_flow_cli import prefect_api_url  # noqa: F401  (the session's Prefect server)
 from transforms.artifacts import artifact_key, counts_table
-from transforms.errors import PlanLimitExceededError, UnreadableSourceError
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "leads.csv"  # six rows: see tests/data
@@ -231,7 +231,7 @@ def test_url_that_fails_is_a_clear_error(prefect_api_url, db, http_base_url) -> 
     ],
 )
 def test_only_transient_database_failures_are_retried(error, transient) -> None:
-    from flows.run_policies import is_transient
+    from flows.retries import is_transient
 
     assert is_transient(error) is transient
     wrapped = RuntimeError("while loading")

@@ -9,7 +9,7 @@ file-level error, never a traceback, never a partial write, with memory bounded.
   exit code, no traceback on stdout or stderr, the report or the error document, the outcomes
   file, nothing written on failure. `LEADS_HOSTILE_FULL=1` runs every corpus file this way.
 - `test_big_input_*` write the big inputs of make_big.py into tmp_path; two (three with the
-  full variant, five) run as a `python -m flows.cli import` subprocess whose peak RSS is bounded.
+  full variant, five) run as a `python -m leads_import.cli import` subprocess whose peak RSS is bounded.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from typing import Any
 import polars as pl
 import pytest
 
-from flows.chunked_reader import iter_delimited_chunks
-from flows.cli import main
-from flows.database import transaction
-from flows.engine import ImportResult, import_one_batch
-from flows.readers import open_source
+from leads_import.cli.main import main
+from leads_import.db.connection import transaction
+from leads_import.engine.core import ImportResult, import_one_batch
+from leads_import.errors import ImportRequestError
+from leads_import.readers.chunks import iter_delimited_chunks
+from leads_import.readers.sources import open_source
 from tests.data.hostile.make_big import write_big
 from tests.reliability_support import new_workspace, reliability_prefect  # noqa: F401
-from transforms.errors import ImportRequestError
 from transforms.fields import SOURCE_FILE
 from transforms.normalise import prepare_leads
 from transforms.report import FORMULA_PREFIXES, escape_formulas, outcome_rows
@@ -433,9 +433,17 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def _cli_subprocess(
     path: Path, slug: str, api_url: str, tmp_path: Path
 ) -> tuple[int, str, str, float]:
-    """`python -m flows.cli import PATH --json --outcomes`: exit code, stdout, stderr and the
+    """`python -m leads_import.cli import PATH --json --outcomes`: exit code, stdout, stderr and the
     CLI process's own peak RSS in MiB."""
-    command = [sys.executable, "-m", "flows.cli", "import", str(path), "--workspace", slug]
+    command = [
+        sys.executable,
+        "-m",
+        "leads_import.cli",
+        "import",
+        str(path),
+        "--workspace",
+        slug,
+    ]
     command += ["--json", "--outcomes", str(tmp_path / "outcomes.csv")]
     peak = tmp_path / "peak_rss_kib.txt"
     done = subprocess.run(

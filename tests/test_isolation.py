@@ -34,12 +34,12 @@ from hypothesis import strategies as st
 from psycopg2 import sql
 from psycopg2.extras import Json
 
-from api import rate_limit, service
-from api.errors import ApiError
-from api.keys import create_key
-from flows.database import Workspace, connect
-from flows.engine import import_leads, soft_delete_leads
-from flows.runs import KIND_API, RunAudit
+from leads_import.api import rate_limit, service
+from leads_import.api.errors import ApiError
+from leads_import.api.keys import create_key
+from leads_import.db.connection import Workspace, connect
+from leads_import.db.runs import KIND_API, RunAudit
+from leads_import.engine.core import import_leads, soft_delete_leads
 from tests.conftest import REPO, make_workspace
 
 MAX_EXAMPLES = int(os.environ.get("ISOLATION_EXAMPLES", "60"))

@@ -45,13 +45,14 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from psycopg2.extras import Json
 
-from flows.database import transaction
-from flows.engine import (
+from leads_import.db.connection import transaction
+from leads_import.engine.core import (
     import_batches,
     import_input,
     import_leads,
     resolve_workspace,
 )
+from leads_import.errors import EmptyInputError, PlanLimitExceededError
 from tests.conftest import make_workspace
 from tests.reference_model import (
     LEAD_FIELDS,
@@ -63,7 +64,6 @@ from tests.reference_model import (
     check_row,
     run_import,
 )
-from transforms.errors import EmptyInputError, PlanLimitExceededError
 from transforms.fields import IS_FIRST
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame

@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.readers import read_source
+from leads_import.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
+from leads_import.readers.sources import read_source
 from tests.conftest import OTHER_FORMATS
-from transforms.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
 from transforms.headers import map_headers
 from transforms.normalise import prepare_leads
 

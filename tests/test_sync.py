@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from flows.parameters import WarehouseSync
+from leads_import.errors import PlanLimitExceededError, UnreadableSourceError
 from tests.conftest import make_workspace
 from tests.test_flow_cli import prefect_api_url  # noqa: F401  (the session's Prefect server)
-from transforms.errors import PlanLimitExceededError, UnreadableSourceError
 from transforms.watermark import decode_watermark, encode_watermark
 
 PASSWORD = "s3cret-pw"
@@ -339,9 +339,9 @@ def test_watermarks_are_per_workspace_and_name(prefect_api_url, db, source) -> N
 
 
 def test_a_run_that_read_a_stale_watermark_writes_nothing(prefect_api_url, db, source) -> None:  # noqa: F811
-    from flows.runs import KIND_SYNC, RunAudit
     from flows.sync_flow import SyncRead, SyncStart, load_rows
-    from transforms.errors import SyncConflictError
+    from leads_import.db.runs import KIND_SYNC, RunAudit
+    from leads_import.errors import SyncConflictError
 
     workspace = make_workspace(db)
     source.add(person(1, "ann@example.com", 1))
@@ -414,7 +414,7 @@ CURSOR_TYPES = {
 
 
 def test_watermarks_of_every_cursor_type_bind_on_the_source(source) -> None:
-    from flows.warehouse import read_source_chunks
+    from leads_import.readers.warehouse import read_source_chunks
 
     columns = ", ".join(f"{name} {sql_type}" for name, (sql_type, _, _) in CURSOR_TYPES.items())
     table = f"typed_{uuid.uuid4().hex[:8]}"

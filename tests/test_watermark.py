@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from flows.warehouse import rows_to_frame, safe_url, sync_statement
-from transforms.errors import NoEmailColumnError
+from leads_import.errors import NoEmailColumnError
+from leads_import.readers.warehouse import rows_to_frame, safe_url, sync_statement
 from transforms.watermark import (
     WatermarkTypeError,
     decode_watermark,

@@ -6,7 +6,8 @@ from functools import cache
 
 import polars as pl
 
-from transforms.duckdb_session import duckdb_cursor
+from leads_import.duckdb_session import duckdb_cursor
+from leads_import.sqlfiles import load_sql
 from transforms.fields import (
     COLUMN_TO_API,
     ERROR_REASON,
@@ -24,7 +25,6 @@ from transforms.fields import (
     URL_COLUMNS,
 )
 from transforms.frames import collect
-from transforms.sqlfiles import load_sql
 
 _LOCAL_CHARS = r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

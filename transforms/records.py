@@ -11,7 +11,7 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
-from transforms.errors import NoEmailColumnError
+from leads_import.errors import NoEmailColumnError
 from transforms.fields import (
     API_TO_COLUMN,
     COLUMN_TO_API,

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from api.keys import create_key
-from flows.database import Workspace
+from leads_import.api.keys import create_key
+from leads_import.db.connection import Workspace
 from tests.conftest import REPO, make_workspace
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -35,7 +35,7 @@ def running_api(database_url: str, *options: str) -> Iterator[str]:
     env = {**os.environ, "DATABASE_URL": database_url}
     for name in ("LEADS_API_RATE_LIMIT", "LEADS_API_RATE_WINDOW"):
         env.pop(name, None)
-    command = [sys.executable, "-m", "flows.cli", "api", "--port", str(port)]
+    command = [sys.executable, "-m", "leads_import.cli", "api", "--port", str(port)]
     command += ["--log-level", "warning", *options]
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"api-{port}.log"

@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from api.keys import revoke_key
+from leads_import.api.keys import revoke_key
 from tests.conftest import REPO, make_workspace
 from tests.http_api.conftest import assert_error, assert_rate_headers, new_key
 
@@ -515,7 +515,7 @@ def test_the_openapi_schema_documents_every_error(api_url) -> None:
 
 def _leads(*args: str, database_url: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "leads_import.cli", *args],
         cwd=REPO,
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from api.rate_limit import RateDecision
+from leads_import.api.rate_limit import RateDecision
 from tests.conftest import make_workspace
 from tests.http_api.conftest import assert_error, new_key, running_api
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from flows.database import connect
+from leads_import.db.connection import connect
 from tests.conftest import make_workspace
 from tests.http_api.conftest import new_key
 

@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from api.errors import field_path
-from api.gate import request_key
-from api.ids import parse_id
-from api.keys import display_prefix, generate_key, hash_key, looks_like_key
-from api.models import ImportRequest
-from api.service import reason_field
-from api.settings import ApiSettings
-from api.validation import LEAD_FIELD_TYPES, BodyError, parse_import_body
+from leads_import.api.errors import field_path
+from leads_import.api.gate import request_key
+from leads_import.api.ids import parse_id
+from leads_import.api.keys import display_prefix, generate_key, hash_key, looks_like_key
+from leads_import.api.models import ImportRequest
+from leads_import.api.service import reason_field
+from leads_import.api.settings import ApiSettings
+from leads_import.api.validation import LEAD_FIELD_TYPES, BodyError, parse_import_body
 
 # --------------------------------------------------------------------------- body validation
 

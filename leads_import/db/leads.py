@@ -1,0 +1,138 @@
+"""The database side of one import batch; every write step returns its row count."""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+from psycopg2 import sql
+from psycopg2.extensions import cursor as Cursor
+
+from leads_import.db.connection import prepare_once
+from leads_import.errors import PlanLimitExceededError
+from leads_import.settings import (
+    COPY_BUFFER_BYTES,
+    COPY_SLICE_ROWS,
+    LIST_LOOKUP_MAX_EMAILS,
+    MERGE_JSON_MAX_ROWS,
+)
+from leads_import.sqlfiles import load_sql
+from transforms.classify import EXISTING_SCHEMA, LEAD_ID
+from transforms.write_plan import pg_text_array_literal, to_copy_csv
+
+
+def _copy(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
+    if rows.height:
+        cur.copy_expert(load_sql(statement), io.BytesIO(to_copy_csv(rows)), size=COPY_BUFFER_BYTES)
+    return rows.height
+
+
+def _copy_in_slices(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
+    """COPY a large frame a slice at a time (one COPY each), so that only one slice's CSV is
+    in memory at once."""
+    for part in rows.iter_slices(COPY_SLICE_ROWS):
+        _copy(cur, statement, part)
+    return rows.height
+
+
+def lock_workspace(cur: Cursor, workspace_id: int) -> None:
+    """Take the workspace's transaction-scoped advisory lock (imports into it serialise here)."""
+    cur.execute(load_sql("engine/lock_workspace"), {"workspace_id": workspace_id})
+
+
+def fetch_existing(
+    cur: Cursor, workspace_id: int, emails: pl.Series, *, active_ids: bool = False
+) -> pl.DataFrame:
+    """Existing leads of the workspace whose emails occur in the batch, one row per email
+    (the active lead's id only when `active_ids`; the soft-deleted lead to restore may be
+    left out for an email that has an active lead, as such a row is never restored)."""
+    if emails.len() == 0:
+        return pl.DataFrame(schema=EXISTING_SCHEMA)
+    params = {"workspace_id": workspace_id, "active_ids": active_ids}
+    if emails.len() <= LIST_LOOKUP_MAX_EMAILS:
+        params["emails"] = pg_text_array_literal(emails)
+        cur.execute(load_sql("engine/existing_leads_in_list"), params)
+        return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
+    cur.execute(load_sql("engine/create_batch_emails"))
+    _copy_in_slices(cur, "engine/copy_batch_emails", emails.to_frame())
+    cur.execute(load_sql("engine/analyze_batch_emails"))  # a temp table has no statistics otherwise
+    cur.execute(load_sql("engine/existing_leads"), params)
+    return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
+
+
+def check_plan_limit(cur: Cursor, workspace_id: int, adding: int) -> int | None:
+    """Raise PlanLimitExceededError if `adding` active leads would pass the limit.
+
+    Returns the capacity left after the import (None when the workspace is unlimited).
+    """
+    cur.execute(load_sql("engine/workspace_limit"), {"workspace_id": workspace_id})
+    (limit,) = cur.fetchone()
+    if limit is None:
+        return None
+    cur.execute(load_sql("engine/count_active_leads"), {"workspace_id": workspace_id})
+    (active,) = cur.fetchone()
+    if active + adding > limit:
+        raise PlanLimitExceededError(limit, active, active + adding)
+    return limit - active - adding
+
+
+def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
+    """Insert created leads with one COPY."""
+    with_workspace = rows.select(pl.lit(workspace_id).alias("workspace_id"), pl.all())
+    return _copy(cur, "engine/copy_created_leads", with_workspace)
+
+
+def _execute_merge(cur: Cursor, statement: str, workspace_id: int, rows: pl.DataFrame) -> None:
+    """Run `statement` over the merge input of `rows`: one JSON parameter for a short batch
+    (a prepared statement), else the merge_rows temp table, filled with one COPY."""
+    params: dict[str, object] = {"workspace_id": workspace_id}
+    if rows.height > MERGE_JSON_MAX_ROWS:
+        cur.execute(load_sql("engine/create_merge_rows"))
+        _copy(cur, "engine/copy_merge_rows", rows)
+        merge_input = sql.Identifier("merge_rows")
+        cur.execute(sql.SQL(load_sql(statement)).format(merge_input=merge_input), params)
+        return
+    params["merge_rows"] = rows.write_json()
+    name = sql.Identifier(_prepare_json_merge(cur, statement))
+    cur.execute(sql.SQL("EXECUTE {} (%(workspace_id)s, %(merge_rows)s)").format(name), params)
+
+
+def _prepare_json_merge(cur: Cursor, statement: str) -> str:
+    """The name of `statement` over merge_rows_json.sql, prepared on the cursor's connection
+    (on an API batch, parsing and planning it cost half as much as running it)."""
+    name = f"leads_{statement.replace('/', '_')}_json"
+
+    def prepare() -> sql.Composable:
+        merge_input = sql.SQL(load_sql("engine/merge_rows_json"))
+        text = sql.SQL(load_sql(statement)).format(merge_input=merge_input).as_string(cur)
+        text = text.replace("%(workspace_id)s", "$1").replace("%(merge_rows)s", "$2")
+        return sql.SQL("PREPARE {} AS ").format(sql.Identifier(name)) + sql.SQL(text)
+
+    prepare_once(cur, name, prepare)
+    return name
+
+
+def restore_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
+    """Merge and undelete restored leads and add them to their campaigns' counts (one
+    statement)."""
+    if rows.height == 0:
+        return 0
+    _execute_merge(cur, "engine/restore_leads", workspace_id, rows)
+    (restored,) = cur.fetchone()
+    return restored
+
+
+def update_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame, on_existing: str) -> pl.Series:
+    """Apply the `on_existing` policy to active leads (one UPDATE); return the ids it changed."""
+    if rows.height == 0:
+        return pl.Series(LEAD_ID, [], dtype=pl.Int64)
+    _execute_merge(cur, f"engine/update_leads_{on_existing}", workspace_id, rows)
+    return pl.Series(LEAD_ID, [lead_id for (lead_id,) in cur.fetchall()], dtype=pl.Int64)
+
+
+def soft_delete(cur: Cursor, workspace_id: int, emails: list[str]) -> list[str]:
+    """Soft delete the active leads with these (normalised) emails; return the emails deleted."""
+    cur.execute(
+        load_sql("engine/soft_delete_leads"), {"workspace_id": workspace_id, "emails": emails}
+    )
+    return [email for (email,) in cur.fetchall()]

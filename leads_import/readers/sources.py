@@ -1,0 +1,273 @@
+"""Read a source file into the canonical raw frame (one text row per data row)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from leads_import.duckdb_session import duckdb_cursor
+from leads_import.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
+from leads_import.readers.chunks import (
+    DEFAULT_CHUNK_BYTES,
+    iter_delimited_chunks,
+    iter_ndjson_chunks,
+)
+from leads_import.readers.delimited import JSON_COLUMN
+from leads_import.readers.formats import detect_format
+from transforms.fields import COLUMN_TO_API, INPUT_ERROR, ROW_INDEX
+from transforms.headers import HeaderMapping, map_headers, to_raw_frame
+from transforms.records import frame_as_text
+
+
+def _require_email(mapping: HeaderMapping, headers: list[str]) -> None:
+    if not mapping.has_email:
+        raise NoEmailColumnError(headers)
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _object_fields_query(mapping: HeaderMapping) -> tuple[str, list[object]]:
+    """SELECT every mapped key as text (nested values as JSON text) plus the first type error.
+
+    Each JSON function takes the list of all paths, so a document is parsed a few times per
+    row rather than a few times per key. DuckDB lists count from 1; `types[1]` is the root's.
+    """
+    used = list(dict.fromkeys([*mapping.columns.values(), *mapping.custom_fields.values()]))
+    position = {key: number for number, key in enumerate(used, start=1)}
+    selects = [ROW_INDEX]
+    for key, number in position.items():
+        selects.append(
+            f"CASE WHEN types[{number + 1}] IN ('ARRAY', 'OBJECT') "
+            f"THEN json_values[{number}]::VARCHAR ELSE text_values[{number}] "
+            f"END AS {_quote(key)}"
+        )
+    type_errors = [
+        INPUT_ERROR,
+        "CASE WHEN types[1] <> 'OBJECT' THEN 'row is not a JSON object' END",
+    ]
+    for column, key in mapping.columns.items():
+        if column in ("custom_fields", "tags"):
+            continue
+        type_errors.append(
+            f"CASE WHEN types[{position[key] + 1}] NOT IN ('VARCHAR', 'NULL') "
+            f"THEN '{COLUMN_TO_API[column]} must be a string' END"
+        )
+    selects.append(f"coalesce({', '.join(type_errors)}) AS {INPUT_ERROR}")
+    paths = [_json_path(key) for key in used]
+    query = (
+        f"SELECT {', '.join(selects)} FROM ("
+        f"SELECT {ROW_INDEX}, {INPUT_ERROR}, json_type(json, ?::VARCHAR[]) AS types, "
+        "json_extract(json, ?::VARCHAR[]) AS json_values, "
+        "json_extract_string(json, ?::VARCHAR[]) AS text_values FROM objects"
+        f") ORDER BY {ROW_INDEX}"
+    )
+    return query, [["$", *paths], paths, paths]
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def json_objects_to_raw(objects: pl.DataFrame, mapping: HeaderMapping) -> pl.DataFrame:
+    """Extract the mapped fields of JSON objects (a frame of row_index, json, input_error)."""
+    if INPUT_ERROR not in objects.columns:
+        objects = objects.with_columns(pl.lit(None, pl.String).alias(INPUT_ERROR))
+    query, params = _object_fields_query(mapping)
+    with duckdb_cursor() as con:
+        con.register("objects", objects.select(ROW_INDEX, JSON_COLUMN, INPUT_ERROR))
+        return to_raw_frame(con.sql(query, params=params).pl(), mapping)
+
+
+CHUNK_ROWS: Final = 200_000  # rows per chunk for formats read as tables (Parquet, XLSX, JSON)
+
+
+@dataclass
+class LeadSource:
+    """An opened input: what was decided about it, and its raw frames chunk by chunk."""
+
+    path: Path
+    format: str
+    chunks: Callable[[], Iterator[pl.DataFrame]] = field(repr=False)
+    encoding: str | None = None
+    delimiter: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def raw_chunks(self) -> Iterator[pl.DataFrame]:
+        """The canonical raw frames (RAW_COLUMNS, row_index, input_error), in input order."""
+        return self.chunks()
+
+    def describe(self) -> str:
+        """A short human description: format, encoding, delimiter."""
+        parts = [self.format]
+        if self.encoding:
+            parts.append(self.encoding)
+        if self.delimiter:
+            parts.append(f"delimiter {self.delimiter!r}")
+        return ", ".join(parts)
+
+
+def _numbered(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Give table chunks a global 0-based row index."""
+    offset = 0
+    for frame in frames:
+        yield frame.with_row_index(ROW_INDEX, offset=offset).with_columns(
+            pl.col(ROW_INDEX).cast(pl.Int64)
+        )
+        offset += frame.height
+
+
+def _open_delimited(path: Path, default_delimiter: str, chunk_bytes: int) -> LeadSource:
+    chunked = iter_delimited_chunks(
+        path, default_delimiter=default_delimiter, chunk_bytes=chunk_bytes
+    )
+    if not chunked.header:
+        raise EmptyInputError(f"{path.name} has no data rows")
+    mapping = map_headers(chunked.header)
+    _require_email(mapping, chunked.source_header)
+    return LeadSource(
+        path,
+        "tsv" if chunked.delimiter == "\t" else "csv",
+        lambda: (to_raw_frame(chunk, mapping) for chunk in chunked),
+        encoding=chunked.encoding,
+        delimiter=chunked.delimiter,
+        warnings=[*chunked.warnings, *mapping.warnings()],
+    )
+
+
+def _open_ndjson(path: Path, chunk_bytes: int) -> LeadSource:
+    chunked = iter_ndjson_chunks(path, chunk_bytes=chunk_bytes)
+    for _ in chunked:  # a first pass collects every object's keys, so all chunks map alike
+        pass
+    keys = list(chunked.keys)
+    mapping = map_headers(keys)
+    if keys:
+        _require_email(mapping, keys)
+    return LeadSource(
+        path,
+        "ndjson",
+        lambda: (json_objects_to_raw(chunk, mapping) for chunk in chunked),
+        encoding=chunked.encoding,
+        warnings=[*chunked.warnings, *mapping.warnings()],
+    )
+
+
+def _json_array_chunks(path: Path) -> Iterator[pl.DataFrame]:
+    with duckdb_cursor() as con:
+        try:
+            batches = con.sql(
+                "SELECT json::VARCHAR AS json FROM read_json_objects(?, format = 'array')",
+                params=[str(path)],
+            ).to_arrow_reader(CHUNK_ROWS)
+            yield from _numbered(pl.from_arrow(b) for b in batches)
+        except duckdb.Error as exc:
+            raise UnreadableSourceError(f"cannot read {path.name}: {exc}") from exc
+
+
+def _open_json_array(path: Path) -> LeadSource:
+    with duckdb_cursor() as con:
+        try:
+            keys = [
+                key
+                for (key,) in con.sql(
+                    "SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects(?, "
+                    "format = 'array') WHERE json_type(json) = 'OBJECT'",
+                    params=[str(path)],
+                ).fetchall()
+            ]
+        except duckdb.Error as exc:
+            raise UnreadableSourceError(f"cannot read {path.name}: {exc}") from exc
+    mapping = map_headers(keys)
+    if keys:
+        _require_email(mapping, keys)
+    return LeadSource(
+        path,
+        "json",
+        lambda: (json_objects_to_raw(chunk, mapping) for chunk in _json_array_chunks(path)),
+        warnings=mapping.warnings(),
+    )
+
+
+def _open_table(
+    path: Path, fmt: str, tables: Callable[[], Iterator[pl.DataFrame]], columns: list[str]
+) -> LeadSource:
+    """Parquet or XLSX: typed columns read as text, mapped like file headers."""
+    mapping = map_headers(columns)
+    _require_email(mapping, columns)
+    return LeadSource(
+        path,
+        fmt,
+        lambda: (to_raw_frame(frame_as_text(table), mapping) for table in _numbered(tables())),
+        warnings=mapping.warnings(),
+    )
+
+
+def _open_parquet(path: Path) -> LeadSource:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise UnreadableSourceError(f"cannot read {path.name}: {exc}") from exc
+
+    def tables() -> Iterator[pl.DataFrame]:
+        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+            yield pl.from_arrow(batch)  # type: ignore[misc]
+
+    return _open_table(path, "parquet", tables, parquet.schema_arrow.names)
+
+
+def _open_xlsx(path: Path, sheet: str | None) -> LeadSource:
+    try:
+        table = pl.read_excel(
+            path,
+            sheet_name=sheet,
+            sheet_id=None if sheet else 1,
+            engine="calamine",
+            infer_schema_length=0,
+        )
+    except Exception as exc:  # fastexcel raises its own types for bad files and sheet names
+        raise UnreadableSourceError(f"cannot read {path.name}: {exc}") from exc
+    return _open_table(
+        path, "xlsx", lambda: iter(table.iter_slices(CHUNK_ROWS)), list(table.columns)
+    )
+
+
+def open_source(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    sheet: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> LeadSource:
+    """Open a file for chunked reading; request-level problems raise ImportRequestError."""
+    source = Path(path)
+    if not source.is_file():
+        raise UnreadableSourceError(f"cannot read {source}: no such file")
+    kind = detect_format(source, fmt)
+    if kind in ("csv", "tsv"):
+        return _open_delimited(source, "\t" if kind == "tsv" else ",", chunk_bytes)
+    if kind == "ndjson":
+        return _open_ndjson(source, chunk_bytes)
+    if kind == "json":
+        return _open_json_array(source)
+    if kind == "parquet":
+        return _open_parquet(source)
+    return _open_xlsx(source, sheet)
+
+
+def read_source(
+    path: str | Path, fmt: str | None = None, *, sheet: str | None = None
+) -> tuple[pl.DataFrame, list[str]]:
+    """Read a whole (small) file into one raw frame, with the reader's warnings."""
+    opened = open_source(path, fmt, sheet=sheet)
+    raw = pl.concat(list(opened.raw_chunks()))
+    if raw.height == 0:
+        raise EmptyInputError(f"{Path(path).name} has no data rows")
+    return raw, opened.warnings
