@@ -36,7 +36,8 @@ from pg import Server, server_url
 from seed import WORKSPACE, matched_count, seed_database
 
 from leads_import.api.keys import create_key
-from leads_import.db.connection import connect, find_workspace
+from leads_import.db.connection import connect
+from leads_import.db.workspaces import find_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "bench_http_seed"

@@ -1,7 +1,8 @@
 """The benchmark's PostgreSQL server and its databases: one seeded template, one copy per variant.
 
-With DATABASE_URL unset, the embedded server of `leads_import.db.connection` runs in the bench's own data
-directory (LEADS_DATA_DIR is set to it), so the bench never touches the user's data.
+With DATABASE_URL unset, the embedded server of `leads_import.db.connection` runs in the
+bench's own data directory (LEADS_DATA_DIR is set to it), so the bench never touches
+the user's data.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
-from leads_import.settings import DATA_DIR_ENV, DATABASE_URL_ENV
+from leads_import.db.settings import DATA_DIR_ENV, DATABASE_URL_ENV
 
 TEMPLATE: Final = "bench_seed"
 

@@ -51,7 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pg import admin_connection, server_url
 
 from leads_import.db import leads as store
-from leads_import.db.connection import Workspace, connect, create_workspace, init_schema
+from leads_import.db.connection import connect
+from leads_import.db.schema import init_schema
+from leads_import.db.workspaces import Workspace, create_workspace
 from leads_import.engine.core import import_input
 from transforms.fields import IS_FIRST, LEAD_COLUMNS
 from transforms.normalise import prepare_leads

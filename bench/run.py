@@ -17,8 +17,8 @@ end. With DATABASE_URL unset, an embedded PostgreSQL in `--data-dir` (.cache/ben
 (c) dlt `merge` of the same file (primary key email) into a fresh copy already holding the M
     leads in dlt's table.
 (d) a row-by-row "create lead" loop (INSERT + COMMIT per row) over a sample, scaled to N.
-(e) batches of 1000 leads through `leads_import.engine.core.import_leads`: p50/p99 latency; and the same
-    batches posted to `POST /api/v1/leads/import` of a `leads api` server: p50/p99 of the
+(e) batches of 1000 leads through `leads_import.engine.import_leads`: p50/p99 latency; and
+    the same batches posted to `POST /api/v1/leads/import` of a `leads api` server: p50/p99 of the
     server time (the `Server-Timing: app` header), with the engine's and the API's shares.
 (f) peak RSS (import process tree) and wall time for N rows and for `--big-rows` rows.
 """

@@ -17,7 +17,8 @@ import polars as pl
 import psycopg2
 from make_leads import MATCH_EVERY, distinct_count, lead_email
 
-from leads_import.db.connection import create_workspace, init_schema
+from leads_import.db.schema import init_schema
+from leads_import.db.workspaces import create_workspace
 from transforms.write_plan import to_copy_csv
 
 WORKSPACE: Final = "bench"

@@ -12,33 +12,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from leads_import.settings import apply_prefect_defaults
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
-apply_prefect_defaults()
-
-import polars as pl  # noqa: E402
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-
-from flows.artifacts import ProgressArtifact, publish_report  # noqa: E402
-from flows.parameters import FileImport  # noqa: E402
-from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
-from leads_import.db.connection import transaction  # noqa: E402
-from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, record_run, replayed_report  # noqa: E402
-from leads_import.engine.core import (  # noqa: E402
-    ImportResult,
-    import_batches,
-    import_input,
-    resolve_workspace,
-)
-from leads_import.errors import EmptyInputError  # noqa: E402
-from leads_import.progress import reporter  # noqa: E402
-from leads_import.readers.fetch import fetch_to  # noqa: E402
-from leads_import.readers.sources import open_source  # noqa: E402
-from transforms.artifacts import artifact_key  # noqa: E402
-from transforms.fields import IS_FIRST, SOURCE_FILE  # noqa: E402
-from transforms.normalise import prepare_leads  # noqa: E402
-from transforms.report import escape_formulas, outcome_rows  # noqa: E402
+from flows.artifacts import ProgressArtifact, publish_report
+from flows.parameters import FileImport
+from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
+from leads_import.db.connection import transaction
+from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, record_run, replayed_report
+from leads_import.db.workspaces import resolve_workspace
+from leads_import.engine.core import ImportResult, import_batches, import_input
+from leads_import.errors import EmptyInputError
+from leads_import.progress import reporter
+from leads_import.readers.fetch import fetch_to
+from leads_import.readers.sources import open_source
+from transforms.artifacts import artifact_key
+from transforms.fields import IS_FIRST, SOURCE_FILE
+from transforms.normalise import prepare_leads
+from transforms.report import escape_formulas, outcome_rows
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from leads_import.settings import DEFAULT_WORKSPACE
+from leads_import.db.workspaces import DEFAULT_WORKSPACE
 
 Format = Literal["csv", "tsv", "json", "ndjson", "parquet", "xlsx"]
 OnExisting = Literal["skip", "fill_empty", "overwrite"]

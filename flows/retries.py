@@ -16,8 +16,9 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel
 
-from leads_import.db.connection import find_workspace, transaction
+from leads_import.db.connection import transaction
 from leads_import.db.runs import RunAudit, record_failed_run
+from leads_import.db.workspaces import find_workspace
 from leads_import.errors import WorkspaceNotFoundError
 
 logger = logging.getLogger(__name__)

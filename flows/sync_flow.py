@@ -16,37 +16,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leads_import.settings import apply_prefect_defaults
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from psycopg2.extensions import cursor as Cursor
+from psycopg2.extras import Json
 
-apply_prefect_defaults()
-
-import polars as pl  # noqa: E402
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from psycopg2.extensions import cursor as Cursor  # noqa: E402
-from psycopg2.extras import Json  # noqa: E402
-
-from flows.artifacts import ProgressArtifact  # noqa: E402
-from flows.import_flow import prepare_chunks, publish  # noqa: E402
-from flows.parameters import WarehouseSync  # noqa: E402
-from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit  # noqa: E402
-from leads_import.db import leads as store  # noqa: E402
-from leads_import.db.connection import ensure_schema, find_workspace, transaction  # noqa: E402
-from leads_import.db.runs import KIND_SYNC, RunAudit, record_run, replayed_report  # noqa: E402
-from leads_import.engine.core import ImportResult, import_input, resolve_workspace  # noqa: E402
-from leads_import.errors import (  # noqa: E402
+from flows.artifacts import ProgressArtifact
+from flows.import_flow import prepare_chunks, publish
+from flows.parameters import WarehouseSync
+from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
+from leads_import.db import leads as store
+from leads_import.db import workspaces
+from leads_import.db.connection import transaction
+from leads_import.db.runs import KIND_SYNC, RunAudit, record_run, replayed_report
+from leads_import.db.schema import ensure_schema
+from leads_import.db.workspaces import DEFAULT_WORKSPACE, find_workspace, resolve_workspace
+from leads_import.engine.core import ImportResult, import_input
+from leads_import.errors import (
     PlanLimitExceededError,
     SyncConflictError,
     UnreadableSourceError,
     WorkspaceNotFoundError,
 )
-from leads_import.progress import reporter  # noqa: E402
-from leads_import.readers.warehouse import read_source_chunks  # noqa: E402
-from leads_import.settings import DEFAULT_WORKSPACE  # noqa: E402
-from leads_import.sqlfiles import load_sql  # noqa: E402
-from transforms.artifacts import artifact_key  # noqa: E402
-from transforms.fields import IS_FIRST, SOURCE_WAREHOUSE  # noqa: E402
-from transforms.watermark import (  # noqa: E402
+from leads_import.progress import reporter
+from leads_import.readers.warehouse import read_source_chunks
+from leads_import.sqlfiles import load_sql
+from transforms.artifacts import artifact_key
+from transforms.fields import IS_FIRST, SOURCE_WAREHOUSE
+from transforms.watermark import (
     WatermarkTypeError,
     decode_watermark,
     encode_watermark,
@@ -191,7 +189,7 @@ def load_rows(
     with transaction() as conn:
         target = resolve_workspace(conn, request.workspace)
         with conn.cursor() as cur:
-            store.lock_workspace(cur, target.id)
+            workspaces.lock_workspace(cur, target.id)
             if (committed := replayed_report(cur, target.id, audit)) is not None:
                 return committed  # a retry after this run's COMMIT went through: nothing to do
             if _stored_state(cur, target.id, request.name) != start.stored:

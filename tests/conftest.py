@@ -14,11 +14,11 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from leads_import.settings import DATA_DIR_ENV, apply_prefect_defaults
-
-apply_prefect_defaults()
-
-from leads_import.db.connection import Workspace, connect, create_workspace, init_schema  # noqa: E402
+import flows  # noqa: F401  (Prefect's offline defaults, before Prefect is imported)
+from leads_import.db.connection import connect
+from leads_import.db.schema import init_schema
+from leads_import.db.settings import DATA_DIR_ENV
+from leads_import.db.workspaces import Workspace, create_workspace
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = REPO / ".cache" / "test-data"

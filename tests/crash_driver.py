@@ -1,4 +1,4 @@
-"""Run the real `leads` CLI (`leads_import.cli.main.main`) with a crash hook at one named point of an import.
+"""Run the real `leads` CLI with a crash hook at one named point of an import.
 
     python -m tests.crash_driver POINT [LEADS ARGS...]
 
@@ -79,8 +79,8 @@ def _wait_for_go(folder: Path) -> None:
         time.sleep(0.005)
 
 
-def _gate_before_lock(store: Any) -> None:
-    real = store.lock_workspace
+def _gate_before_lock(workspaces: Any) -> None:
+    real = workspaces.lock_workspace
 
     @functools.wraps(real)
     def lock_workspace(*args: Any, **kwargs: Any) -> Any:
@@ -91,7 +91,7 @@ def _gate_before_lock(store: Any) -> None:
             _wait_for_go(folder)
         return real(*args, **kwargs)
 
-    store.lock_workspace = lock_workspace
+    workspaces.lock_workspace = lock_workspace
 
 
 def _kill_while_reading() -> None:
@@ -138,10 +138,11 @@ def _install_commit_hook(on_commit: Callable[[psycopg2.extensions.connection], N
 def install(point: str) -> None:
     """Arm the hook for POINT (see the module docstring)."""
     import leads_import.db.leads as store
+    import leads_import.db.workspaces as workspaces
     import leads_import.engine.core as engine
 
     if point == "gate":
-        _gate_before_lock(store)
+        _gate_before_lock(workspaces)
         return
     pause = point.startswith("pause:")
     name = point.removeprefix("pause:")
@@ -163,7 +164,7 @@ def install(point: str) -> None:
                 _state["fired"] = True
                 threading.Timer(delay, die).start()
 
-        _after(store, "lock_workspace", start_timer)
+        _after(workspaces, "lock_workspace", start_timer)
         return
     if name == "read":
         _kill_while_reading()
@@ -173,7 +174,7 @@ def install(point: str) -> None:
         _install_commit_hook(_pause if pause else lambda conn: die())
         return
     targets = {
-        "lock": (store, "lock_workspace"),
+        "lock": (workspaces, "lock_workspace"),
         "lookup": (store, "fetch_existing"),
         "copy": (store, "insert_created"),
         "update": (store, "restore_leads"),

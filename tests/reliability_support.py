@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from leads_import.db.connection import Workspace, create_workspace
+from leads_import.db.workspaces import Workspace, create_workspace
 
 ROUNDS_ENV = "LEADS_RELIABILITY_ROUNDS"
 KILLS_ENV = "LEADS_RELIABILITY_KILLS"

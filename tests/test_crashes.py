@@ -31,7 +31,8 @@ from sqlalchemy.engine import make_url
 
 from leads_import.api.keys import create_key
 from leads_import.cli.main import main
-from leads_import.db.connection import connect, init_schema, transaction
+from leads_import.db.connection import connect, transaction
+from leads_import.db.schema import init_schema
 from leads_import.engine.core import import_leads
 from tests.conftest import REPO
 from tests.crash_driver import PAUSE_DIR_ENV, POINTS

@@ -9,7 +9,8 @@ file-level error, never a traceback, never a partial write, with memory bounded.
   exit code, no traceback on stdout or stderr, the report or the error document, the outcomes
   file, nothing written on failure. `LEADS_HOSTILE_FULL=1` runs every corpus file this way.
 - `test_big_input_*` write the big inputs of make_big.py into tmp_path; two (three with the
-  full variant, five) run as a `python -m leads_import.cli import` subprocess whose peak RSS is bounded.
+  full variant, five) run as a `python -m leads_import.cli import` subprocess whose peak RSS
+  is bounded.
 """
 
 from __future__ import annotations

@@ -37,8 +37,9 @@ from psycopg2.extras import Json
 from leads_import.api import rate_limit, service
 from leads_import.api.errors import ApiError
 from leads_import.api.keys import create_key
-from leads_import.db.connection import Workspace, connect
+from leads_import.db.connection import connect
 from leads_import.db.runs import KIND_API, RunAudit
+from leads_import.db.workspaces import Workspace
 from leads_import.engine.core import import_leads, soft_delete_leads
 from tests.conftest import REPO, make_workspace
 

@@ -46,12 +46,8 @@ from hypothesis import strategies as st
 from psycopg2.extras import Json
 
 from leads_import.db.connection import transaction
-from leads_import.engine.core import (
-    import_batches,
-    import_input,
-    import_leads,
-    resolve_workspace,
-)
+from leads_import.db.workspaces import resolve_workspace
+from leads_import.engine.core import import_batches, import_input, import_leads
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
 from tests.conftest import make_workspace
 from tests.reference_model import (

@@ -22,6 +22,7 @@ from leads_import.api.rate_limit import (
 from leads_import.api.routes import campaigns, imports, leads
 from leads_import.api.settings import BASE_PATH, ApiSettings
 from leads_import.db import connection as database
+from leads_import.db import schema
 
 OPENAPI_PATH: Final = f"{BASE_PATH}/openapi.json"
 DOCS_PATH: Final = f"{BASE_PATH}/docs"
@@ -93,7 +94,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
         def _schema() -> None:
             with database.transaction(url) as conn:
-                database.ensure_schema(conn)
+                schema.ensure_schema(conn)
 
         await to_thread.run_sync(_schema)
         # Everything imported so far (FastAPI, Polars, DuckDB, psycopg2 …) lives as long as the

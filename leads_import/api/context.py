@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from leads_import.api.gate import STATE_KEY
 from leads_import.api.keys import AuthenticatedKey
-from leads_import.db.connection import Workspace
+from leads_import.db.workspaces import Workspace
 
 
 @dataclass(frozen=True)

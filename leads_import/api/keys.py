@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from leads_import.api.ids import parse_id
-from leads_import.db.connection import Connection, Workspace
+from leads_import.db.connection import Connection
+from leads_import.db.workspaces import Workspace
 from leads_import.sqlfiles import load_sql
 
 KEY_PREFIX: Final = "otr_"

@@ -1,6 +1,6 @@
 """What the API's endpoints do, without HTTP: every query is filtered by the key's workspace.
 
-Each function opens one transaction on the pooled connections of `leads_import.db.connection`. Writes that
+Each function opens one transaction on the pooled connections of `leads_import.db`. Writes that
 change whether a lead is active, or a campaign's members, take the workspace's advisory lock,
 as imports and soft deletes do, so that `lead_count` stays true under concurrency.
 """
@@ -18,8 +18,9 @@ from psycopg2.extras import Json
 
 from leads_import.api.errors import ApiError
 from leads_import.api.ids import parse_id
-from leads_import.db import leads as store
-from leads_import.db.connection import Workspace, transaction
+from leads_import.db import workspaces
+from leads_import.db.connection import transaction
+from leads_import.db.workspaces import Workspace
 from leads_import.engine.core import import_one_batch
 from leads_import.sqlfiles import load_sql
 from transforms.fields import API_TO_COLUMN, ERROR_REASON, SOURCE_API
@@ -193,7 +194,7 @@ def update_lead(
     if number is None:
         raise lead_not_found(lead_id)
     with transaction(url) as conn, conn.cursor() as cur:
-        store.lock_workspace(cur, workspace.id)
+        workspaces.lock_workspace(cur, workspace.id)
         row = _fetch_lead(cur, workspace.id, number)
         if row is None:
             raise lead_not_found(lead_id)
@@ -225,7 +226,7 @@ def delete_lead(url: str, workspace: Workspace, lead_id: str) -> dict[str, Any]:
     if number is None:
         raise lead_not_found(lead_id)
     with transaction(url) as conn, conn.cursor() as cur:
-        store.lock_workspace(cur, workspace.id)
+        workspaces.lock_workspace(cur, workspace.id)
         cur.execute(load_sql("api/soft_delete_lead"), {"id": number, "workspace_id": workspace.id})
         row = cur.fetchone()
     if row is None:
@@ -260,7 +261,7 @@ def add_campaign_leads(
     given = list(dict.fromkeys(lead_ids))  # unique, in request order
     parsed = {text: parse_id(text) for text in given}
     with transaction(url) as conn, conn.cursor() as cur:
-        store.lock_workspace(cur, workspace.id)
+        workspaces.lock_workspace(cur, workspace.id)
         params = {"id": number, "workspace_id": workspace.id}
         cur.execute(load_sql("api/get_campaign"), params)
         if cur.fetchone() is None:

@@ -15,9 +15,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from leads_import.db.workspaces import DEFAULT_WORKSPACE
 from leads_import.errors import ImportRequestError, UnreadableSourceError
 from leads_import.readers.formats import FORMATS
-from leads_import.settings import DEFAULT_WORKSPACE, apply_prefect_defaults
 
 EXIT_OK = 0
 EXIT_REQUEST_ERROR = 2
@@ -226,9 +226,9 @@ def _run_import(args: argparse.Namespace) -> int:
     if _shows_progress(args.quiet):
         # Prefect's INFO lines would tear the live display; warnings and errors still show.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    apply_prefect_defaults()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    import flows  # noqa: F401  (Prefect's offline defaults, before Prefect is imported)
     from flows.import_flow import import_leads_flow
     from flows.parameters import FileImport
 
@@ -296,10 +296,11 @@ _RUN_COUNTS = ("created", "restored", "updated", "duplicates", "errors")
 def _api_keys(args: argparse.Namespace) -> int:
     from leads_import.api import keys
     from leads_import.db import connection as database
+    from leads_import.db import schema
     from leads_import.engine.core import resolve_workspace
 
     with database.transaction() as conn:
-        database.ensure_schema(conn)
+        schema.ensure_schema(conn)
         if args.api_key_command == "create":
             created = keys.create_key(conn, resolve_workspace(conn, args.workspace), args.name)
             print(
@@ -332,13 +333,13 @@ def _api_keys(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from leads_import.db import connection as database
+    from leads_import.db import schema, workspaces
 
     if args.command == "import":
         return _run_import(args)
     if args.command == "runs":
         return _list_runs(args)
     if args.command == "serve":
-        apply_prefect_defaults()
         from flows.deployments import serve_deployments
 
         serve_deployments(Path(args.config))
@@ -366,11 +367,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     with database.transaction() as conn:
         if args.command == "db":
-            database.init_schema(conn)
+            schema.init_schema(conn)
             print("schema is up to date")
         elif args.command == "workspace":
-            database.ensure_schema(conn)
-            ws = database.create_workspace(
+            schema.ensure_schema(conn)
+            ws = workspaces.create_workspace(
                 conn, args.slug, name=args.name, contact_limit=args.contact_limit
             )
             print(f"workspace {ws.slug} (id {ws.id})")

@@ -1,4 +1,5 @@
-"""Connections (DATABASE_URL or the embedded PostgreSQL), schema setup and workspaces."""
+"""Connections: DATABASE_URL or the embedded PostgreSQL, a pool per URL, one transaction at a
+time, statements prepared once per connection, and which failures are worth a retry."""
 
 from __future__ import annotations
 
@@ -9,32 +10,21 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
+import sqlalchemy.exc
 from psycopg2 import sql
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
-from leads_import.errors import WorkspaceNotFoundError
-from leads_import.settings import DATABASE_URL_ENV, POOL_SIZE, data_dir
-from leads_import.sqlfiles import load_sql
+from leads_import.db.settings import DATABASE_URL_ENV, POOL_SIZE, data_dir
 
 log = logging.getLogger(__name__)
 
 Connection = psycopg2.extensions.connection
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """A workspace row: the unit of isolation, locking and plan limits."""
-
-    id: int
-    slug: str
-    contact_limit: int | None
 
 
 def libpq_url(url: str) -> str:
@@ -129,33 +119,6 @@ def transaction(url: str | None = None) -> Iterator[Connection]:
         pooled.close()
 
 
-def init_schema(conn: Connection) -> None:
-    """Create or upgrade the schema; idempotent and safe to run concurrently."""
-    with conn.cursor() as cur:
-        cur.execute(load_sql("schema/lock_schema"))
-        cur.execute(load_sql("schema/schema"))
-
-
-_schema_ready: set[str] = set()
-
-
-def ensure_schema(conn: Connection) -> None:
-    """Set the schema up on first use, so the first import needs no `leads db init`."""
-    key = conn.dsn
-    if key in _schema_ready:
-        return
-    with conn.cursor() as cur:
-        cur.execute(load_sql("schema/schema_exists"))
-        (ready,) = cur.fetchone()
-    if ready:
-        _schema_ready.add(key)
-    else:
-        # Not marked ready here: the schema is only there for other connections once this
-        # transaction commits, and a thread that skipped the check before then would not see
-        # its tables. The next call checks again (and finds it).
-        init_schema(conn)
-
-
 # The statements prepared on each connection (a prepared statement outlives transactions and
 # rollbacks; a replaced connection is a new object, prepared anew).
 _prepared: weakref.WeakKeyDictionary[Connection, set[str]] = weakref.WeakKeyDictionary()
@@ -172,24 +135,28 @@ def prepare_once(
         prepared.add(name)
 
 
-def find_workspace(conn: Connection, slug: str) -> Workspace:
-    """The workspace with this slug, or WorkspaceNotFoundError."""
-    with conn.cursor() as cur:
-        cur.execute(load_sql("workspaces/find_workspace"), {"slug": slug})
-        row = cur.fetchone()
-    if row is None:
-        raise WorkspaceNotFoundError(slug)
-    return Workspace(*row)
+# Lost connections, serialization failures and deadlocks (psycopg2's TransactionRollbackError
+# is an OperationalError), and the same from SQLAlchemy-driven sources. Never retried: bad
+# requests (ImportRequestError), plan-limit rejections, data and integrity errors.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
 
 
-def create_workspace(
-    conn: Connection, slug: str, *, name: str | None = None, contact_limit: int | None = None
-) -> Workspace:
-    """Create a workspace, or return the existing one with that slug."""
-    with conn.cursor() as cur:
-        cur.execute(
-            load_sql("workspaces/create_workspace"),
-            {"slug": slug, "name": name, "contact_limit": contact_limit},
-        )
-        row = cur.fetchone()
-    return Workspace(*row) if row is not None else find_workspace(conn, slug)
+def _connection_lost(error: BaseException) -> bool:
+    """psycopg2 raises the bare DatabaseError, with no SQLSTATE, when the connection breaks
+    during COMMIT ("server closed the connection unexpectedly"). A retry is safe: a load whose
+    COMMIT did go through finds its own run and returns its report (runs.replayed_report)."""
+    return type(error) is psycopg2.DatabaseError and getattr(error, "pgcode", None) is None
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """Whether an error is a transient database failure worth another attempt."""
+    while error is not None:
+        if isinstance(error, TRANSIENT_ERRORS) or _connection_lost(error):
+            return True
+        error = error.__cause__
+    return False

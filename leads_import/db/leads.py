@@ -9,13 +9,13 @@ from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
 from leads_import.db.connection import prepare_once
-from leads_import.errors import PlanLimitExceededError
-from leads_import.settings import (
+from leads_import.db.settings import (
     COPY_BUFFER_BYTES,
     COPY_SLICE_ROWS,
     LIST_LOOKUP_MAX_EMAILS,
     MERGE_JSON_MAX_ROWS,
 )
+from leads_import.errors import PlanLimitExceededError
 from leads_import.sqlfiles import load_sql
 from transforms.classify import EXISTING_SCHEMA, LEAD_ID
 from transforms.write_plan import pg_text_array_literal, to_copy_csv
@@ -33,11 +33,6 @@ def _copy_in_slices(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
     for part in rows.iter_slices(COPY_SLICE_ROWS):
         _copy(cur, statement, part)
     return rows.height
-
-
-def lock_workspace(cur: Cursor, workspace_id: int) -> None:
-    """Take the workspace's transaction-scoped advisory lock (imports into it serialise here)."""
-    cur.execute(load_sql("engine/lock_workspace"), {"workspace_id": workspace_id})
 
 
 def fetch_existing(

@@ -14,7 +14,8 @@ from typing import Any, Final
 from psycopg2.extensions import cursor as Cursor
 from psycopg2.extras import Json
 
-from leads_import.db.connection import ensure_schema, transaction
+from leads_import.db.connection import transaction
+from leads_import.db.schema import ensure_schema
 from leads_import.errors import IdempotencyKeyReusedError
 from leads_import.sqlfiles import load_sql
 

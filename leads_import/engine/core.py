@@ -13,18 +13,11 @@ import polars as pl
 from psycopg2.extensions import cursor as Cursor
 
 from leads_import.db import leads as store
-from leads_import.db.connection import (
-    Connection,
-    Workspace,
-    create_workspace,
-    database_url,
-    ensure_schema,
-    find_workspace,
-    transaction,
-)
+from leads_import.db import workspaces
+from leads_import.db.connection import Connection, database_url, transaction
 from leads_import.db.runs import RunAudit, record_run, replayed_report
+from leads_import.db.workspaces import DEFAULT_WORKSPACE, Workspace, resolve_workspace
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
-from leads_import.settings import DEFAULT_WORKSPACE
 from transforms.classify import (
     ON_EXISTING,
     RESTORED,
@@ -60,14 +53,6 @@ _BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leads-engine
 @cache
 def _cached_database_url() -> str:
     return database_url()
-
-
-def resolve_workspace(conn: Connection, slug: str) -> Workspace:
-    """The workspace with this slug; `default` is created on first use, others must exist."""
-    ensure_schema(conn)
-    if slug == DEFAULT_WORKSPACE:
-        return create_workspace(conn, slug, name="Default workspace")
-    return find_workspace(conn, slug)
 
 
 def _write_batch(
@@ -126,7 +111,7 @@ def import_batch(
     _check_on_existing(on_existing)
     started = time.perf_counter()
     with conn.cursor() as cur:
-        store.lock_workspace(cur, workspace.id)
+        workspaces.lock_workspace(cur, workspace.id)
         existing = store.fetch_existing(
             cur, workspace.id, batch_emails(prepared), active_ids=on_existing != SKIP
         )
@@ -175,7 +160,7 @@ def import_input(
     emails = flags.get_column("email").filter(first)
     del flags
     with conn.cursor() as cur:
-        store.lock_workspace(cur, workspace.id)
+        workspaces.lock_workspace(cur, workspace.id)
         if audit is not None and (stored := replayed_report(cur, workspace.id, audit)):
             return stored
         existing = store.fetch_existing(cur, workspace.id, emails, active_ids=on_existing != SKIP)
@@ -358,5 +343,5 @@ def soft_delete_leads(
     with transaction(database or _cached_database_url()) as conn:
         target = resolve_workspace(conn, workspace)
         with conn.cursor() as cur:
-            store.lock_workspace(cur, target.id)
+            workspaces.lock_workspace(cur, target.id)
             return store.soft_delete(cur, target.id, normalised)

@@ -20,7 +20,7 @@ import sqlalchemy.exc
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
-from flows.retries import is_transient
+from leads_import.db.connection import is_transient
 from leads_import.errors import NoEmailColumnError, UnreadableSourceError
 from leads_import.readers.delimited import frame_columns
 from transforms.headers import map_headers

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from leads_import.api.keys import create_key
-from leads_import.db.connection import Workspace
+from leads_import.db.workspaces import Workspace
 from tests.conftest import REPO, make_workspace
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")

@@ -30,7 +30,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from leads_import.db.connection import Workspace, connect
+from leads_import.db.connection import connect
+from leads_import.db.workspaces import Workspace
 from leads_import.engine.core import soft_delete_leads
 from tests.conftest import make_workspace
 from tests.http_api.conftest import assert_rate_headers, new_key
