@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 from seed import WORKSPACE, seed_emails
 
-from leads_import.engine.core import import_leads
+from leads_import.engine import import_leads
 
 NEW_SHARE = 0.5
 EXISTING_SHARE = 0.4

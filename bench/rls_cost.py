@@ -1,6 +1,6 @@
 """What PostgreSQL row-level security on `leads` would cost the import path.
 
-The same prepared input is imported by the engine (`leads_import.engine.core.import_input`, one
+The same prepared input is imported by the engine (`leads_import.engine.run.import_within`, one
 transaction, batches of 100k rows) into identical copies of one seeded database, as an ordinary
 (non-superuser) role, three ways:
 
@@ -54,8 +54,9 @@ from leads_import.db import leads as store
 from leads_import.db.connection import connect
 from leads_import.db.schema import init_schema
 from leads_import.db.workspaces import Workspace, create_workspace
-from leads_import.engine.core import import_input
-from transforms.fields import IS_FIRST, LEAD_COLUMNS
+from leads_import.engine import ImportOptions, PreparedFrames
+from leads_import.engine.run import import_within
+from transforms.fields import LEAD_COLUMNS
 from transforms.normalise import prepare_leads
 from transforms.records import frame_to_raw_frame
 from transforms.write_plan import to_copy_csv
@@ -179,16 +180,17 @@ def run_once(url: str, role: str, workspace: Workspace, prepared: pl.DataFrame, 
             cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
         conn.commit()
         batches = [prepared.slice(o, BATCH_ROWS) for o in range(0, prepared.height, BATCH_ROWS)]
-        flags = prepared.lazy().select("email", IS_FIRST)
+        source = PreparedFrames(batches)
+        options = ImportOptions(default_source="bench")
         started = time.perf_counter()
         if rls:
             with conn.cursor() as cur:
                 cur.execute("SELECT set_config(%s, %s, true)", (SETTING, str(workspace.id)))
         if variant != "as is":
             with patched_insert(staged_insert_created):
-                report = import_input(conn, workspace, flags, batches, default_source="bench")
+                report = import_within(conn, source, workspace, options).to_json()
         else:
-            report = import_input(conn, workspace, flags, batches, default_source="bench")
+            report = import_within(conn, source, workspace, options).to_json()
         conn.commit()
         elapsed = time.perf_counter() - started
     finally:
@@ -215,7 +217,7 @@ def copy_refused(url: str, role: str, workspace: Workspace, prepared: pl.DataFra
             cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
             cur.execute("SELECT set_config(%s, %s, true)", (SETTING, str(workspace.id)))
         small = prepared.slice(0, 10)
-        import_input(conn, workspace, small.lazy().select("email", IS_FIRST), [small])
+        import_within(conn, PreparedFrames([small]), workspace)
     except psycopg2.Error as error:
         return f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
     finally:

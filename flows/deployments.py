@@ -1,31 +1,38 @@
 """`leads serve`: run the deployments of prefect.yaml from this process, without a work pool.
 
-The deployments are registered as `prefect deploy` would register them (same names, entrypoints,
-parameters, schedules, templating of `{{ $ENV_VAR }}`, `{{ prefect.variables.* }}` and
-`{{ prefect.blocks.* }}`), except that their runs execute here: the `work_pool` section and
-the `pull` steps are for workers and are ignored.
+prefect.yaml is read by `prefect deploy`'s own functions (its validation, its templating of
+`{{ $ENV_VAR }}`, `{{ prefect.variables.* }}` and `{{ prefect.blocks.* }}`, its schedules), so
+the deployments are registered with the values `prefect deploy` would give them, except that
+their runs execute here: `work_pool`, `pull`, `build` and `push` are for workers and are
+ignored. Three of those functions are private to Prefect's CLI (`prefect.cli.deploy._config`
+and `._schedules`): a Prefect upgrade may move them, which these imports would show at once.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prefect import get_client, serve
-from prefect.client.schemas.actions import DeploymentUpdate
+from prefect.cli.deploy._config import (
+    _handle_deprecated_schedule_fields,
+    _load_deploy_configs_and_actions,
+)
+from prefect.cli.deploy._schedules import _construct_schedules
+from prefect.client.schemas.actions import DeploymentScheduleCreate, DeploymentUpdate
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flows import load_flow_from_entrypoint
-from prefect.schedules import Cron, Interval, RRule, Schedule
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.templating import (
+    PlaceholderType,
     apply_values,
+    find_placeholders,
     resolve_block_document_references,
     resolve_variables,
 )
+from rich.console import Console
 
 from leads_import.errors import UnreadableSourceError
 
@@ -43,66 +50,59 @@ _SERVED_KEYS = (
 )
 
 
-def _schedule(spec: dict[str, Any]) -> Schedule:
-    """A prefect.yaml schedule (cron, interval or rrule, with its options) as a Schedule."""
-    options = {k: spec[k] for k in ("timezone", "active", "parameters", "slug") if k in spec}
-    if "cron" in spec:
-        if "day_or" in spec:
-            options["day_or"] = spec["day_or"]
-        return Cron(spec["cron"], **options)
-    if "interval" in spec:
-        interval = spec["interval"]
-        if isinstance(interval, int | float):
-            interval = timedelta(seconds=interval)
-        if "anchor_date" in spec:
-            anchor = spec["anchor_date"]
-            options["anchor_date"] = (
-                datetime.fromisoformat(anchor) if isinstance(anchor, str) else anchor
-            )
-        return Interval(interval, **options)
-    if "rrule" in spec:
-        return RRule(spec["rrule"], **options)
-    raise ValueError(f"unsupported schedule in prefect.yaml: {spec}")
-
-
-def _templated(entry: dict[str, Any]) -> dict[str, Any]:
-    """A deployment entry with its placeholders resolved the way `prefect deploy` does: blocks
-    and variables first, then environment variables; a variable or environment variable that
-    is not set becomes an empty string."""
-    resolved = entry
-    if "prefect.blocks." in repr(entry):  # these two ask the API
-        resolved = run_coro_as_sync(resolve_block_document_references(resolved))
-    if "prefect.variables." in repr(entry):
-        resolved = run_coro_as_sync(resolve_variables(resolved))
-    resolved = apply_values(resolved, dict(os.environ), remove_notset=False)
-    return apply_values(resolved, {}, skip_prefixes=["ctx."])
+def _resolved(config: dict[str, Any]) -> dict[str, Any]:
+    """A deployment's served keys, templated as `prefect deploy` does before its build steps."""
+    config = _handle_deprecated_schedule_fields(config)  # a legacy `schedule:` to `schedules:`
+    config = {key: config[key] for key in _SERVED_KEYS if key in config}
+    # These two ask the API, even with nothing to resolve.
+    kinds = {placeholder.type for placeholder in find_placeholders(config)}
+    if PlaceholderType.BLOCK_DOCUMENT in kinds:
+        config = run_coro_as_sync(resolve_block_document_references(config))
+    if PlaceholderType.VARIABLE in kinds:
+        config = run_coro_as_sync(resolve_variables(config))
+    return apply_values(config, dict(os.environ), remove_notset=False)
 
 
 def runner_deployments(config: Path) -> list[RunnerDeployment]:
     """The deployments declared in prefect.yaml, built from their flows in this process.
 
-    Entrypoints are relative to the directory of prefect.yaml, and so are the deployments'
-    recorded entrypoints when the current directory is that one (`serve_deployments` moves
-    there): the same values as `prefect deploy` records."""
-    spec = yaml.safe_load(config.read_text())
+    Entrypoints are relative to the directory of prefect.yaml; each deployment records its
+    entrypoint as written there, as `prefect deploy` does."""
+    console = Console(stderr=True)
+    # Prints why and returns no deployments when the file is unreadable or invalid.
+    configs, _actions = _load_deploy_configs_and_actions(config, console=console)
+    if not configs:
+        raise UnreadableSourceError(f"no deployments to serve in {config}")
     root = config.resolve().parent
     deployments = []
-    for raw in spec.get("deployments") or []:
-        entry = _templated({k: raw[k] for k in _SERVED_KEYS if k in raw})
-        path, function = entry["entrypoint"].split(":")
-        flow = load_flow_from_entrypoint(f"{root / path}:{function}")
-        deployments.append(
-            flow.to_deployment(
-                name=entry["name"],
-                description=entry.get("description"),
-                tags=entry.get("tags"),
-                version=entry.get("version"),
-                parameters=entry.get("parameters") or {},
-                schedules=[_schedule(s) for s in entry.get("schedules") or []],
-                enforce_parameter_schema=entry.get("enforce_parameter_schema", True),
-                paused=entry.get("paused"),
-            )
+    for raw in configs:
+        entry = _resolved(raw)
+        schedules = _construct_schedules(entry, {}, console=console, is_interactive=lambda: False)
+        # Placeholders still unresolved (unset environment variables) become empty.
+        entry = apply_values(
+            {k: v for k, v in entry.items() if k != "schedules"},
+            {},
+            warn_on_notset=True,
+            skip_prefixes=["ctx."],
         )
+        entrypoint = entry.get("entrypoint")
+        if not entry.get("name") or not entrypoint:
+            raise UnreadableSourceError(f"a deployment in {config} has no name or no entrypoint")
+        path, _, function = entrypoint.rpartition(":")
+        flow = load_flow_from_entrypoint(f"{root / path}:{function}" if path else entrypoint)
+        deployment = flow.to_deployment(
+            name=entry["name"],
+            description=entry.get("description"),
+            tags=entry.get("tags"),
+            version=entry.get("version"),
+            parameters=entry.get("parameters"),
+            schedules=[DeploymentScheduleCreate(**s) for s in schedules or []],
+            paused=entry.get("paused"),
+        )
+        deployment.entrypoint = entrypoint
+        if entry.get("enforce_parameter_schema") is not None:
+            deployment.enforce_parameter_schema = entry["enforce_parameter_schema"]
+        deployments.append(deployment)
     return deployments
 
 

@@ -1,5 +1,5 @@
-"""The `import-leads` Prefect flow: fetch a file, read it in chunks, prepare them, load them in
-one go, publish the report as artifacts."""
+"""The `import-leads` Prefect flow: fetch a file, stage it (read and prepare each chunk), load it
+in one transaction, publish the report as artifacts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,32 +16,18 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.artifacts import ProgressArtifact, publish_report
+from flows.artifacts import ProgressArtifact, artifact_key, publish_report
 from flows.parameters import FileImport
 from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
 from leads_import.db.connection import transaction
-from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, record_run, replayed_report
+from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, replayed_report
 from leads_import.db.workspaces import resolve_workspace
-from leads_import.engine.core import ImportResult, import_batches, import_input
+from leads_import.engine import ImportReport, PreparedFiles, run_import
 from leads_import.errors import EmptyInputError
 from leads_import.progress import reporter
 from leads_import.readers.fetch import fetch_to
 from leads_import.readers.sources import open_source
-from transforms.artifacts import artifact_key
-from transforms.fields import IS_FIRST, SOURCE_FILE
-from transforms.normalise import prepare_leads
 from transforms.report import escape_formulas, outcome_rows
-
-
-@dataclass
-class ReadSummary:
-    """What the read task staged: one raw Parquet file per chunk, in input order."""
-
-    chunk_paths: list[str]
-    rows: int
-    format: str
-    encoding: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 @task(name="fetch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
@@ -57,72 +43,58 @@ def fingerprint(path: str, request: FileImport) -> str:
 
 
 @task(name="replay", cache_policy=NO_CACHE, **DATABASE_RETRIES)
-def committed_report(workspace: str, audit: RunAudit) -> dict[str, Any] | None:
+def committed_report(workspace: str, audit: RunAudit) -> ImportReport | None:
     """The report of the committed run with this idempotency key, if there is one."""
     with transaction() as conn, conn.cursor() as cur:
         target = resolve_workspace(conn, workspace)
-        return replayed_report(cur, target.id, audit)
+        stored = replayed_report(cur, target.id, audit)
+    return ImportReport.from_stored(stored) if stored is not None else None
 
 
-@task(name="read", cache_policy=NO_CACHE)
-def read_leads(source: str, fmt: str | None, sheet: str | None, work_dir: str) -> ReadSummary:
-    """Read the source in chunks of bounded size into raw Parquet files."""
-    opened = open_source(source, fmt, sheet=sheet)
-    paths: list[str] = []
-    rows = 0
-    for number, raw in enumerate(opened.raw_chunks()):
-        path = Path(work_dir) / f"raw-{number:05d}.parquet"
-        raw.write_parquet(path)
-        paths.append(str(path))
-        rows += raw.height
-        reporter().advance("read", raw.height)
-    if rows == 0:
-        raise EmptyInputError(f"{Path(source).name} has no data rows")
-    reporter().set_total(rows)
+@task(name="stage", cache_policy=NO_CACHE)
+def stage_file(path: str, request: FileImport, work_dir: str) -> PreparedFiles:
+    """Read the file chunk by chunk, prepare each chunk and write it as a Parquet file."""
+    opened = open_source(path, request.format, sheet=request.sheet)
+
+    def read() -> Iterator[pl.DataFrame]:
+        for raw in opened.raw_chunks():
+            reporter().advance("read", raw.height)
+            yield raw
+
+    def prepared(rows: int) -> None:
+        reporter().advance("prepared", rows)
+
+    staged = PreparedFiles.stage(read(), Path(work_dir), on_chunk=prepared)
+    if staged.rows == 0:
+        raise EmptyInputError(f"{Path(path).name} has no data rows")
+    reporter().set_total(staged.rows)
     logger = get_run_logger()
-    logger.info("read %d rows from %s (%s)", rows, source, opened.describe())
+    logger.info("read %d rows from %s (%s)", staged.rows, request.source, opened.describe())
     for warning in opened.warnings:
         logger.warning(warning)
-    return ReadSummary(paths, rows, opened.format, opened.encoding, opened.warnings)
-
-
-@task(name="prepare", cache_policy=NO_CACHE)
-def prepare_chunks(raw_paths: list[str]) -> list[str]:
-    """Normalise, validate and mark in-chunk duplicates; one prepared Parquet file per chunk."""
-    prepared_paths = []
-    for raw_path in raw_paths:
-        prepared = prepare_leads(pl.read_parquet(raw_path))
-        path = raw_path.replace("raw-", "prepared-")
-        prepared.write_parquet(path)
-        prepared_paths.append(path)
-        reporter().advance("prepared", prepared.height)
-    return prepared_paths
-
-
-def _batches(paths: list[str], commit_every: int | None) -> Iterator[pl.DataFrame]:
-    for path in paths:
-        prepared = pl.read_parquet(path)
-        if commit_every:
-            yield from prepared.iter_slices(commit_every)
-        else:
-            yield prepared
+    return replace(
+        staged,
+        warnings=opened.warnings,
+        source=request.source,
+        format=opened.format,
+        encoding=opened.encoding,
+    )
 
 
 class _BatchSink:
     """Follows the written batches: progress display and artifact, per-row outcomes file."""
 
-    def __init__(self, handle: IO[bytes] | None, progress: ProgressArtifact | None) -> None:
+    def __init__(self, handle: IO[bytes] | None, progress: ProgressArtifact) -> None:
         self._handle = handle
         self._progress = progress
         self._header = True
 
-    def __call__(self, result: ImportResult) -> None:
-        reporter().advance("written", result.classified.height)
-        if self._progress is not None:
-            self._progress.advance(result.classified.height)
+    def __call__(self, classified: pl.DataFrame) -> None:
+        reporter().advance("written", classified.height)
+        self._progress.advance(classified.height)
         if self._handle is None:
             return
-        rows = escape_formulas(outcome_rows(result.classified))
+        rows = escape_formulas(outcome_rows(classified))
         rows.write_csv(self._handle, include_header=self._header)
         self._header = False
 
@@ -150,46 +122,17 @@ def _outcomes_file(path: str | None, *, atomic: bool) -> Iterator[IO[bytes] | No
 
 
 @task(name="load", cache_policy=NO_CACHE, **DATABASE_RETRIES)
-def load_chunks(
-    prepared_paths: list[str], request: FileImport, audit: RunAudit, total_rows: int
-) -> dict[str, Any]:
-    """Classify the chunks against the workspace under its lock and write them with the run's
-    audit row; one transaction unless `commit_every` is set."""
+def load(staged: PreparedFiles, request: FileImport, audit: RunAudit) -> ImportReport:
+    """Classify the staged chunks against the workspace under its lock and write them with the
+    run's audit row; one transaction unless `commit_every` is set."""
     progress = ProgressArtifact(
-        total_rows,
+        staged.rows,
         key=artifact_key("progress", request.workspace),
         description=f"Rows written importing {request.source} into {request.workspace}",
     )
-    options: dict[str, Any] = {
-        "restore_soft_deleted": request.restore_soft_deleted,
-        "dry_run": request.dry_run,
-        "default_source": SOURCE_FILE,
-        "on_existing": request.on_existing,
-    }
-    with (
-        _outcomes_file(request.outcomes, atomic=not request.commit_every) as handle,
-        transaction() as conn,
-    ):
-        target = resolve_workspace(conn, request.workspace)
+    with _outcomes_file(request.outcomes, atomic=not request.commit_every) as handle:
         sink = _BatchSink(handle, progress)
-        if not request.commit_every:
-            first_flags = pl.scan_parquet(prepared_paths).select("email", IS_FIRST)
-            batches = _batches(prepared_paths, None)
-            return import_input(
-                conn, target, first_flags, batches, audit=audit, on_batch=sink, **options
-            )
-        report = import_batches(
-            conn,
-            target,
-            _batches(prepared_paths, request.commit_every),
-            commit_every=request.commit_every,
-            on_batch=sink,
-            **options,
-        )
-        if not request.dry_run:
-            with conn.cursor() as cur:
-                report["runId"] = record_run(cur, target.id, audit, report=report)
-        return report
+        return run_import(staged, request.workspace, request.options(), audit=audit, on_batch=sink)
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -213,28 +156,18 @@ def import_leads_flow(request: FileImport) -> dict[str, Any]:
             audit = replace(audit, payload_sha256=fingerprint(path, request))
             stored = committed_report(request.workspace, audit)
             if stored is not None:
-                get_run_logger().info("run %s imported this already", stored["runId"])
-                publish(stored, request.workspace, request.source)
-                return stored
-        summary = read_leads(path, request.format, request.sheet, work_dir)
-        read_done = time.perf_counter()
-        prepared_paths = prepare_chunks(summary.chunk_paths)
-        prepare_done = time.perf_counter()
-        audit.timings.update(readMs=_ms(started, read_done), prepareMs=_ms(read_done, prepare_done))
-        report = load_chunks(prepared_paths, request, audit, summary.rows)
+                get_run_logger().info("run %s imported this already", stored.run_id)
+                publish(stored.to_json(), request.workspace, request.source)
+                return stored.to_json()
+        staged = stage_file(path, request, work_dir)
+        staged_at = time.perf_counter()
+        audit.timings.update(staged.timings)
+        report = load(staged, request, audit)
     finished = time.perf_counter()
-    report.update(source=request.source, format=summary.format)
-    if summary.encoding:
-        report["encoding"] = summary.encoding
-    if summary.warnings:
-        report["warnings"] = summary.warnings
-    report["timings"] = {
-        **audit.timings,
-        "loadTaskMs": _ms(prepare_done, finished),
-        "flowMs": _ms(started, finished),
-    }
-    publish(report, request.workspace, request.source)
-    return report
+    report.timings = {**audit.timings, "loadTaskMs": _ms(staged_at, finished)}
+    report.timings["flowMs"] = _ms(started, finished)
+    publish(report.to_json(), request.workspace, request.source)
+    return report.to_json()
 
 
 def _ms(start: float, end: float) -> float:

@@ -8,9 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from leads_import.db.workspaces import DEFAULT_WORKSPACE
+from leads_import.engine.options import ImportOptions, OnExisting
+from transforms.fields import SOURCE_FILE, SOURCE_WAREHOUSE
 
 Format = Literal["csv", "tsv", "json", "ndjson", "parquet", "xlsx"]
-OnExisting = Literal["skip", "fill_empty", "overwrite"]
 
 _WORKSPACE = Field(
     DEFAULT_WORKSPACE,
@@ -77,6 +78,16 @@ class FileImport(_Parameters):
         ),
     )
 
+    def options(self) -> ImportOptions:
+        """The engine's options for this request."""
+        return ImportOptions(
+            restore_soft_deleted=self.restore_soft_deleted,
+            dry_run=self.dry_run,
+            on_existing=self.on_existing,
+            default_source=SOURCE_FILE,
+            commit_every=self.commit_every,
+        )
+
     def fingerprint_parts(self) -> list[str]:
         """The options an idempotency key is bound to, besides the file's bytes."""
         return [
@@ -127,6 +138,15 @@ class WarehouseSync(_Parameters):
     chunk_rows: PositiveInt = Field(
         200_000, description="Rows fetched from the source per chunk (bounds memory)."
     )
+
+    def options(self) -> ImportOptions:
+        """The engine's options for this request."""
+        return ImportOptions(
+            restore_soft_deleted=self.restore_soft_deleted,
+            dry_run=self.dry_run,
+            on_existing=self.on_existing,
+            default_source=SOURCE_WAREHOUSE,
+        )
 
     def audit_parameters(self) -> dict[str, Any]:
         dumped = super().audit_parameters()

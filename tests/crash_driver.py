@@ -138,8 +138,8 @@ def _install_commit_hook(on_commit: Callable[[psycopg2.extensions.connection], N
 def install(point: str) -> None:
     """Arm the hook for POINT (see the module docstring)."""
     import leads_import.db.leads as store
+    import leads_import.db.runs as runs
     import leads_import.db.workspaces as workspaces
-    import leads_import.engine.core as engine
 
     if point == "gate":
         _gate_before_lock(workspaces)
@@ -170,7 +170,7 @@ def install(point: str) -> None:
         _kill_while_reading()
         return
     if name == "commit":
-        _after(engine, "record_run", lambda args: _state.update(recorded=True))
+        _after(runs, "record_run", lambda args: _state.update(recorded=True))
         _install_commit_hook(_pause if pause else lambda conn: die())
         return
     targets = {
@@ -178,7 +178,7 @@ def install(point: str) -> None:
         "lookup": (store, "fetch_existing"),
         "copy": (store, "insert_created"),
         "update": (store, "restore_leads"),
-        "record": (engine, "record_run"),
+        "record": (runs, "record_run"),
     }
     if name not in targets:
         raise SystemExit(f"unknown crash point {point!r}; one of {', '.join(POINTS)}, random:S")

@@ -33,7 +33,7 @@ from leads_import.api.keys import create_key
 from leads_import.db.connection import connect
 from leads_import.db.schema import ensure_schema
 from leads_import.db.workspaces import Workspace, create_workspace
-from leads_import.engine.core import import_leads, soft_delete_leads
+from leads_import.engine import import_leads, soft_delete_leads
 from leads_import.errors import PlanLimitExceededError
 from tests.conftest import REPO
 from tests.crash_driver import PAUSE_DIR_ENV

@@ -33,7 +33,7 @@ from leads_import.api.keys import create_key
 from leads_import.cli.main import main
 from leads_import.db.connection import connect, transaction
 from leads_import.db.schema import init_schema
-from leads_import.engine.core import import_leads
+from leads_import.engine import import_leads
 from tests.conftest import REPO
 from tests.crash_driver import PAUSE_DIR_ENV, POINTS
 from tests.http_api.conftest import running_api
@@ -430,10 +430,10 @@ def commit_answer_lost(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """This process's next import loses the answer to its COMMIT once: the server commits, then
     the client sees its connection break (new pooled connections carry the hook)."""
     import leads_import.db.connection as database
-    import leads_import.engine.core as engine
+    import leads_import.db.runs as runs
 
     state = {"recorded": 0, "lost": 0}
-    real_record = engine.record_run
+    real_record = runs.record_run
 
     def record_run(*args: Any, **kwargs: Any) -> int:
         state["recorded"] += 1
@@ -456,7 +456,7 @@ def commit_answer_lost(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         conn.autocommit = False
         return conn
 
-    monkeypatch.setattr(engine, "record_run", record_run)
+    monkeypatch.setattr(runs, "record_run", record_run)
     monkeypatch.setattr(database, "connect", connect)
     monkeypatch.setattr(database, "_pools", {})
     return state

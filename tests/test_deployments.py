@@ -30,9 +30,9 @@ import httpx
 import pytest
 import yaml
 
+from flows.artifacts import artifact_key, counts_table
 from flows.parameters import WarehouseSync
 from tests.conftest import make_workspace
-from transforms.artifacts import artifact_key, counts_table
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"

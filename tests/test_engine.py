@@ -15,7 +15,7 @@ import pytest
 from psycopg2.extras import Json
 
 from leads_import.db.workspaces import Workspace
-from leads_import.engine.core import import_leads, soft_delete_leads
+from leads_import.engine import import_leads, soft_delete_leads
 from leads_import.errors import EmptyInputError, PlanLimitExceededError, WorkspaceNotFoundError
 from tests.conftest import make_workspace
 

@@ -205,7 +205,7 @@ def _state(db, workspace_id: int) -> list[tuple]:
 
 def test_every_format_gives_the_same_report_and_state(prefect_api_url: str, db) -> None:
     from flows.import_flow import import_leads_flow
-    from leads_import.engine.core import import_leads, soft_delete_leads
+    from leads_import.engine import import_leads, soft_delete_leads
 
     outcomes = {}
     for name in ["leads.csv", *OTHER_FORMATS]:

@@ -15,12 +15,12 @@ import psycopg2.errors
 import pytest
 import sqlalchemy.exc
 
+from flows.artifacts import artifact_key, counts_table
 from flows.parameters import FileImport
 from leads_import.cli.main import main
 from leads_import.errors import PlanLimitExceededError, UnreadableSourceError
 from tests.conftest import make_workspace
 from tests.test_flow_cli import prefect_api_url  # noqa: F401  (the session's Prefect server)
-from transforms.artifacts import artifact_key, counts_table
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "leads.csv"  # six rows: see tests/data
@@ -47,16 +47,16 @@ def _runs(db, workspace_id: int) -> list[dict[str, Any]]:
 @pytest.fixture
 def load_attempts(monkeypatch) -> list[int]:
     """Counts the attempts of the real `load` task (a counting wrapper around its function)."""
-    from flows.import_flow import load_chunks
+    from flows.import_flow import load
 
     attempts: list[int] = []
-    real = load_chunks.fn
+    real = load.fn
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         attempts.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(load_chunks, "fn", counted)
+    monkeypatch.setattr(load, "fn", counted)
     return attempts
 
 

@@ -28,8 +28,7 @@ import polars as pl
 import pytest
 
 from leads_import.cli.main import main
-from leads_import.db.connection import transaction
-from leads_import.engine.core import ImportResult, import_one_batch
+from leads_import.engine import ImportOptions, PreparedFrames, run_import
 from leads_import.errors import ImportRequestError
 from leads_import.readers.chunks import iter_delimited_chunks
 from leads_import.readers.sources import open_source
@@ -294,14 +293,12 @@ def _pipeline(path: Path, workspace) -> tuple[dict[str, Any], list[dict[str, str
     """The flow's read, prepare and load steps without Prefect; the report and outcome rows."""
     opened = open_source(path)
     prepared = pl.concat([prepare_leads(raw) for raw in opened.raw_chunks()])
-    results: list[ImportResult] = []
-    with transaction() as conn:
-        report = import_one_batch(
-            conn, workspace, prepared, default_source=SOURCE_FILE, on_batch=results.append
-        )
-    outcomes = pl.concat([escape_formulas(outcome_rows(r.classified)) for r in results])
+    classified: list[pl.DataFrame] = []
+    options = ImportOptions(default_source=SOURCE_FILE)
+    report = run_import(PreparedFrames([prepared]), workspace, options, on_batch=classified.append)
+    outcomes = pl.concat([escape_formulas(outcome_rows(batch)) for batch in classified])
     rows = [{k: "" if v is None else str(v) for k, v in r.items()} for r in outcomes.to_dicts()]
-    return {**report, "total": prepared.height}, rows
+    return {**report.to_json(), "total": prepared.height}, rows
 
 
 # --- the corpus --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
    computed from A's own leads predicts the counts and A's active emails afterwards); no
    campaign membership ever links the two workspaces.
 2. `test_same_email_in_two_workspaces_is_two_leads` — the lifecycle of one email side by side.
-3. `test_every_sql_statement_is_scoped_to_a_workspace` — a static guard over sql/*.sql.
+3. `test_every_sql_statement_is_scoped_to_a_workspace` — a static guard over sql/**/*.sql.
 4. `test_row_level_security_policy_as_measured` — the policy bench/rls_cost.py measures, in a
    scratch schema: a session set to A cannot read or write B's rows, and COPY is refused.
 
@@ -40,7 +40,7 @@ from leads_import.api.keys import create_key
 from leads_import.db.connection import connect
 from leads_import.db.runs import KIND_API, RunAudit
 from leads_import.db.workspaces import Workspace
-from leads_import.engine.core import import_leads, soft_delete_leads
+from leads_import.engine import import_leads, soft_delete_leads
 from tests.conftest import REPO, make_workspace
 
 MAX_EXAMPLES = int(os.environ.get("ISOLATION_EXAMPLES", "60"))
@@ -349,34 +349,40 @@ def test_same_email_in_two_workspaces_is_two_leads(conn, database_url: str) -> N
     assert rows == [(a.id, "A", True), (b.id, "B", True)]
 
 
-# --- static guard over sql/*.sql ---------------------------------------------------------------
+# --- static guard over sql/**/*.sql -----------------------------------------------------------
 
 TENANT_TABLES = ("leads", "campaigns", "campaign_leads", "import_runs", "sync_state", "api_keys")
 # Statements that touch those tables without a workspace filter, and why that is right.
 UNSCOPED = {
-    "schema.sql": "creates the tables",
-    "api_admit_prepare.sql": "finds the workspace of a key by the key's hash",
-    "api_key_list.sql": "operator CLI: keys of one workspace by slug, or of all",
-    "api_key_matches.sql": "operator CLI: the keys a revoke would match (slug optional)",
-    "api_key_revoke.sql": "operator CLI: revoke one key by id",
-    "recent_runs.sql": "operator CLI: runs of one workspace by slug, or of all",
-    "copy_created_leads.sql": "COPY: every row carries the workspace_id column (store.py)",
-    "api_add_campaign_leads.sql": "scoped: eligible leads and the campaign by workspace_id",
+    "api/admit_prepare.sql": "finds the workspace of a key by the key's hash",
+    "api/key_list.sql": "operator CLI: keys of one workspace by slug, or of all",
+    "api/key_matches.sql": "operator CLI: the keys a revoke would match (slug optional)",
+    "api/key_revoke.sql": "operator CLI: revoke one key by id",
+    "runs/recent_runs.sql": "operator CLI: runs of one workspace by slug, or of all",
+    "engine/copy_created_leads.sql": "COPY: every row carries the workspace_id column",
+    "api/add_campaign_leads.sql": "scoped: eligible leads and the campaign by workspace_id",
 }
+# Folders of statements that are not a tenant's reads and writes.
+NOT_TENANT_SQL = ("migrations", "schema", "duckdb")
 TABLE_USE = re.compile(
     r"\b(?:FROM|JOIN|UPDATE|INTO|COPY)\s+(" + "|".join(TENANT_TABLES) + r")\b", re.IGNORECASE
 )
 
 
 def test_every_sql_statement_is_scoped_to_a_workspace() -> None:
-    files = sorted((REPO / "sql").glob("*.sql"))
+    root = REPO / "sql"
+    files = sorted(
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*.sql")
+        if path.relative_to(root).parts[0] not in NOT_TENANT_SQL
+    )
     touching = {}
-    for path in files:
-        text = re.sub(r"--[^\n]*", "", path.read_text())
+    for name in files:
+        text = re.sub(r"--[^\n]*", "", (root / name).read_text())
         tables = {m.lower() for m in TABLE_USE.findall(text)}
         if tables:
-            touching[path.name] = (tables, text)
-    assert "restore_leads.sql" in touching and "soft_delete_leads.sql" in touching
+            touching[name] = (tables, text)
+    assert "engine/restore_leads.sql" in touching and "engine/soft_delete_leads.sql" in touching
     unscoped = [
         name
         for name, (tables, text) in touching.items()
@@ -393,7 +399,7 @@ def test_every_sql_statement_is_scoped_to_a_workspace() -> None:
             # or it updates only the ids of a CTE that is filtered by workspace (the policies)
             scoped = "workspace_id" in statement or re.search(r"FROM\s+merged\b", statement)
             assert scoped, f"{name}: {statement[:200]}"
-    stale = set(UNSCOPED) - {path.name for path in files}
+    stale = set(UNSCOPED) - set(files)
     assert not stale, f"allow-listed files that no longer exist: {stale}"
 
 

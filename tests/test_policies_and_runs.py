@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from leads_import.db.runs import KIND_API, RunAudit, json_digest
-from leads_import.engine.core import import_leads
+from leads_import.engine import import_leads
 from leads_import.errors import IdempotencyKeyReusedError, PlanLimitExceededError
 from tests.conftest import make_workspace
 from tests.test_engine import full_state, insert_lead, lead, query

@@ -16,7 +16,7 @@ Against the database (each example gets fresh workspaces, arranged with plain SQ
    an active lead's own values, so that both an update and an update that changes nothing (a
    duplicate) are reached; updated leads must hold the model's values and a newer updated_at.
 2. `test_batched_import_matches_model` — the same, with the rows cut into batches that are
-   prepared separately and imported by `import_batches` in one transaction (the file path).
+   prepared separately and imported by `run_import` in one transaction (the file path).
 
 Pure (no database):
 
@@ -45,9 +45,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from psycopg2.extras import Json
 
-from leads_import.db.connection import transaction
-from leads_import.db.workspaces import resolve_workspace
-from leads_import.engine.core import import_batches, import_input, import_leads
+from leads_import import engine
+from leads_import.engine import ImportOptions, PreparedFrames, import_leads
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
 from tests.conftest import make_workspace
 from tests.reference_model import (
@@ -60,7 +59,6 @@ from tests.reference_model import (
     check_row,
     run_import,
 )
-from transforms.fields import IS_FIRST
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
 
@@ -121,6 +119,7 @@ INVALID_EMAILS = [
     "ann\x00@ex.com",
 ]
 MISSING = object()  # the row has no "email" key at all
+LOOKUP_PER_BATCH = 10**9  # a commit_every never reached: one lookup per batch, no commit
 
 
 @st.composite
@@ -469,8 +468,8 @@ def batch_ends(rows: list[Any], cuts: list[int]) -> list[int]:
 
 def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
     """The file path's way in: the rows cut into batches, each prepared on its own (with its
-    rows' input positions), imported in one transaction by `import_input` ("whole": one lookup
-    for the whole input, as file imports and syncs do) or `import_batches` ("each": a lookup
+    rows' input positions), imported in one transaction by `run_import` ("whole": one lookup
+    for the whole input, as file imports and syncs do) or batch by batch ("each": a lookup
     per batch, as with --commit-every)."""
 
     def call(case: Scenario, slug: str, database_url: str) -> dict[str, Any]:
@@ -479,28 +478,16 @@ def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
             raw, _ = records_to_raw_frame(copy.deepcopy(case.rows[start:end]))
             batches.append(prepare_leads(raw.with_columns(pl.col("row_index") + start)))
             start = end
-        with transaction(database_url) as conn:
-            target = resolve_workspace(conn, slug)
-            if mode == "whole":
-                return import_input(
-                    conn,
-                    target,
-                    pl.concat([batch.select("email", IS_FIRST) for batch in batches]).lazy(),
-                    batches,
-                    restore_soft_deleted=case.restore,
-                    dry_run=case.dry_run,
-                    default_source=case.source,
-                    on_existing=case.on_existing,
-                )
-            return import_batches(
-                conn,
-                target,
-                batches,
-                restore_soft_deleted=case.restore,
-                dry_run=case.dry_run,
-                default_source=case.source,
-                on_existing=case.on_existing,
-            )
+        options = ImportOptions(
+            restore_soft_deleted=case.restore,
+            dry_run=case.dry_run,
+            on_existing=case.on_existing,
+            default_source=case.source,
+            # "each": batch by batch, as --commit-every does, but never reaching a commit
+            commit_every=None if mode == "whole" else LOOKUP_PER_BATCH,
+        )
+        batched = PreparedFrames(batches)
+        return engine.run_import(batched, slug, options, database=database_url).to_json()
 
     return call
 

@@ -1,4 +1,4 @@
-from leads_import.engine.core import import_leads
+from leads_import.engine import import_leads
 
 
 def test_import_creates(workspace, db):

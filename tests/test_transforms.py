@@ -9,7 +9,7 @@ from types import MappingProxyType
 import polars as pl
 import pytest
 
-from transforms.artifacts import COUNT_KEYS, artifact_key, counts_table, samples_markdown
+from flows.artifacts import COUNT_KEYS, artifact_key, counts_table, samples_markdown
 from transforms.classify import EXISTING_SCHEMA, first_in_input, planned_additions
 from transforms.fields import IS_FIRST
 from transforms.normalise import prepare_leads

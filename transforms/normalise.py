@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
+import duckdb
 import polars as pl
 
-from leads_import.duckdb_session import duckdb_cursor
 from leads_import.sqlfiles import load_sql
 from transforms.fields import (
     COLUMN_TO_API,
@@ -84,12 +84,15 @@ def _json_depth(skeleton: pl.Expr) -> pl.Expr:
     return skeleton.str.extract_all(r"[\[\]{}]").list.eval(step.cum_sum().max()).list.first()
 
 
-def _parse_json_cells(raw: pl.DataFrame) -> pl.DataFrame:
-    """Run the DuckDB JSON pass over the customFields and tags cells."""
+def _parse_json_cells(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None) -> pl.DataFrame:
+    """Run the DuckDB JSON pass over the customFields and tags cells (on `con`, else on an
+    in-memory database of this call's own)."""
     cells = raw.select(ROW_INDEX, "custom_fields", "custom_fields_extra", "tags")
-    with duckdb_cursor() as con:
-        con.register("cells", cells)
-        return con.sql(load_sql("duckdb/parse_json_cells")).pl()
+    if con is None:
+        with duckdb.connect() as own:
+            return _parse_json_cells(raw, own)
+    con.register("cells", cells)
+    return con.sql(load_sql("duckdb/parse_json_cells")).pl()
 
 
 def _split_tags(cell: pl.Expr, json_tags: pl.Expr) -> pl.Expr:
@@ -185,8 +188,11 @@ def _error_reasons(*, strict_json: bool) -> list[pl.Expr]:
     return reasons
 
 
-def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
+def prepare_leads(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
     """Normalise, validate and mark first occurrences; one output row per input row.
+
+    The JSON cells of untyped input (files) are parsed by DuckDB, on `con` when given (opening
+    a database costs milliseconds a 1000-row batch cannot spare), else on one of this call's.
 
     Output columns: row_index, raw_email (as given, "" when missing), the lead columns
     (text normalised, custom_fields as JSON object text or null, tags as a list), error_reason
@@ -199,7 +205,7 @@ def prepare_leads(raw: pl.DataFrame) -> pl.DataFrame:
         df = raw.lazy().with_columns(_normalised_columns()).with_columns(_typed_json_columns())
     else:
         normalised = raw.with_columns(_normalised_columns())
-        parsed = _parse_json_cells(normalised)
+        parsed = _parse_json_cells(normalised, con)
         if parsed.get_column(ROW_INDEX).equals(normalised.get_column(ROW_INDEX)):
             # DuckDB kept the row order (its default)
             df = normalised.hstack(parsed.drop(ROW_INDEX)).lazy()

@@ -11,7 +11,6 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
-from leads_import.errors import NoEmailColumnError
 from transforms.fields import (
     API_TO_COLUMN,
     COLUMN_TO_API,
@@ -20,7 +19,7 @@ from transforms.fields import (
     ROW_INDEX,
     TYPED_TAGS,
 )
-from transforms.headers import map_headers, to_raw_frame
+from transforms.headers import HeaderMapping, map_headers, to_raw_frame
 from transforms.normalise import MAX_JSON_DEPTH
 
 _TEXT_FIELDS = tuple(api for api in API_TO_COLUMN if api not in ("customFields", "tags"))
@@ -247,9 +246,8 @@ def frame_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(cast)
 
 
-def frame_to_raw_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """Map a Polars frame's columns like file headers; lists and structs become JSON cells."""
+def frame_to_raw_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, HeaderMapping]:
+    """Map a Polars frame's columns like file headers; lists and structs become JSON cells.
+    The caller decides what a mapping without an email column means."""
     mapping = map_headers(list(frame.columns))
-    if not mapping.has_email:
-        raise NoEmailColumnError(list(frame.columns))
-    return to_raw_frame(frame_as_text(frame), mapping), mapping.warnings()
+    return to_raw_frame(frame_as_text(frame), mapping), mapping

@@ -90,5 +90,5 @@ def source_rows_to_raw(
         and map_headers([cursor_column]).unknown
     ):
         frame = frame.drop(cursor_column)
-    raw, warnings = frame_to_raw_frame(frame)
-    return raw.with_columns(pl.col(ROW_INDEX) + offset), warnings
+    raw, mapping = frame_to_raw_frame(frame)
+    return raw.with_columns(pl.col(ROW_INDEX) + offset), mapping.warnings()

@@ -21,10 +21,10 @@ from leads_import.api.ids import parse_id
 from leads_import.db import workspaces
 from leads_import.db.connection import transaction
 from leads_import.db.workspaces import Workspace
-from leads_import.engine.core import import_one_batch
+from leads_import.engine import ImportReport, PreparedFrames, RunHooks, run_import
+from leads_import.engine.inputs import prepare
 from leads_import.sqlfiles import load_sql
-from transforms.fields import API_TO_COLUMN, ERROR_REASON, SOURCE_API
-from transforms.normalise import prepare_leads
+from transforms.fields import API_TO_COLUMN, ERROR_REASON
 from transforms.records import records_to_raw_frame
 
 LEAD_COLUMNS: Final = (
@@ -86,7 +86,7 @@ def _invalid_lead(reason: str) -> ApiError:
 def _prepare_one(lead: Mapping[str, Any]) -> tuple[pl.DataFrame, list[str]]:
     """The engine's normalisation and validation of one lead; 422 on a row error."""
     raw, warnings = records_to_raw_frame([lead])
-    prepared = prepare_leads(raw)
+    prepared = prepare(raw)
     reason = prepared.get_column(ERROR_REASON)[0]
     if reason is not None:
         raise _invalid_lead(reason)
@@ -112,22 +112,22 @@ def create_lead(
     error, 409 when an active lead has the email, 402 past the plan limit."""
     prepared, warnings = _prepare_one(lead)
     email = prepared.get_column("email")[0]
-    with transaction(url) as conn:
-        report = import_one_batch(
-            conn,
-            workspace,
-            prepared,
-            restore_soft_deleted=True,
-            default_source=SOURCE_API,
-        )
-        with conn.cursor() as cur:
-            row = _fetch_lead_by_email(cur, workspace.id, email)
-        if report["duplicates"]:
+    found: list[tuple[Any, ...] | None] = []
+
+    def read_back(cur: Cursor, target: Workspace, report: ImportReport) -> None:
+        row = _fetch_lead_by_email(cur, target.id, email)
+        if report.duplicates:
             details = {"email": email, "id": str(row[0]) if row else None}
             raise ApiError(409, "lead_exists", f"an active lead has the email {email}", details)
+        found.append(row)
+
+    report = run_import(
+        PreparedFrames([prepared]), workspace, database=url, hooks=RunHooks(before_commit=read_back)
+    )
+    row = found[0]
     if row is None:  # not reachable: the lead was written in the transaction just committed
         raise RuntimeError(f"lead {email} not found after its import")
-    return lead_json(row), "restored" if report["restored"] else "created", warnings
+    return lead_json(row), "restored" if report.restored else "created", warnings
 
 
 def get_lead(url: str, workspace: Workspace, lead_id: str) -> dict[str, Any]:

@@ -297,7 +297,7 @@ def _api_keys(args: argparse.Namespace) -> int:
     from leads_import.api import keys
     from leads_import.db import connection as database
     from leads_import.db import schema
-    from leads_import.engine.core import resolve_workspace
+    from leads_import.db.workspaces import resolve_workspace
 
     with database.transaction() as conn:
         schema.ensure_schema(conn)
@@ -365,18 +365,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "db" and args.db_command == "url":
         print(database.database_url())
         return EXIT_OK
+    if args.command == "db":  # db init; the version is printed once its transaction committed
+        with database.transaction() as conn:
+            upgrade = schema.init_schema(conn)
+        print(upgrade.summary())
+        return EXIT_OK
     with database.transaction() as conn:
-        if args.command == "db":
-            schema.init_schema(conn)
-            print("schema is up to date")
-        elif args.command == "workspace":
+        if args.command == "workspace":
             schema.ensure_schema(conn)
             ws = workspaces.create_workspace(
                 conn, args.slug, name=args.name, contact_limit=args.contact_limit
             )
             print(f"workspace {ws.slug} (id {ws.id})")
     if args.command == "delete":
-        from leads_import.engine.core import soft_delete_leads
+        from leads_import.engine import soft_delete_leads
 
         deleted = soft_delete_leads(args.workspace, args.emails)
         print(f"soft-deleted {len(deleted)} lead(s)")

@@ -10,6 +10,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import psycopg2
@@ -69,8 +70,13 @@ def stop_embedded() -> bool:
 
 
 def database_url() -> str:
-    """`DATABASE_URL` when set, else the embedded server's URL."""
-    configured = os.environ.get(DATABASE_URL_ENV)
+    """`DATABASE_URL` when set, else the embedded server's URL (started on first use)."""
+    return _resolved_url(os.environ.get(DATABASE_URL_ENV) or None, data_dir())
+
+
+@cache
+def _resolved_url(configured: str | None, embedded_home: Path) -> str:
+    # Cached per setting: finding the embedded server costs milliseconds, an API batch's budget.
     return libpq_url(configured) if configured else embedded_url()
 
 

@@ -71,6 +71,14 @@ def check_plan_limit(cur: Cursor, workspace_id: int, adding: int) -> int | None:
     return limit - active - adding
 
 
+def remaining_capacity(cur: Cursor, workspace_id: int) -> int | None:
+    """The plan capacity left (0 when a lowered limit is already passed; None: unlimited)."""
+    try:
+        return check_plan_limit(cur, workspace_id, 0)
+    except PlanLimitExceededError:
+        return 0
+
+
 def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
     """Insert created leads with one COPY."""
     with_workspace = rows.select(pl.lit(workspace_id).alias("workspace_id"), pl.all())

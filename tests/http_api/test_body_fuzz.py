@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from leads_import.db.connection import connect
 from leads_import.db.workspaces import Workspace
-from leads_import.engine.core import soft_delete_leads
+from leads_import.engine import soft_delete_leads
 from tests.conftest import make_workspace
 from tests.http_api.conftest import assert_rate_headers, new_key
 from transforms.normalise import MAX_JSON_DEPTH

@@ -15,7 +15,7 @@ from leads_import.api.models import ErrorBody, ImportBody, ImportRequest
 from leads_import.api.settings import MAX_LEADS_PER_REQUEST
 from leads_import.api.validation import BodyError, parse_import_body
 from leads_import.db.runs import KIND_API, RunAudit, json_digest
-from leads_import.engine.core import import_leads
+from leads_import.engine import ImportOptions, prepared_input, run_import
 from leads_import.errors import EmptyInputError
 from transforms.fields import SOURCE_API
 
@@ -119,19 +119,16 @@ def _import(raw: bytes, ctx: ApiContext, idempotency_key: str | None) -> JSONRes
         audit = None
     started = time.perf_counter()
     parse_ms = (started - parse_started) * 1000
-    report = import_leads(
-        body.leads,
-        ctx.workspace,
+    options = ImportOptions(
         restore_soft_deleted=body.restore(),
         dry_run=body.dryRun,
-        source=SOURCE_API,
         on_existing=body.onExisting,
-        audit=audit,
-        database=ctx.database_url,
+        default_source=SOURCE_API,
     )
+    leads = prepared_input(body.leads)
+    report = run_import(leads, ctx.workspace, options, audit=audit, database=ctx.database_url)
     engine_ms = (time.perf_counter() - started) * 1000
-    if report.get("runId") is not None:
-        report["runId"] = str(report["runId"])
     # Where the server time went (the gate adds `auth;dur=` and `app;dur=`, the whole request).
     timing = f"parse;dur={parse_ms:.1f}, engine;dur={engine_ms:.1f}"
-    return JSONResponse({"data": report}, headers={"Server-Timing": timing})
+    body_json = {"data": report.to_json(ids_as_text=True)}
+    return JSONResponse(body_json, headers={"Server-Timing": timing})
