@@ -33,7 +33,7 @@ from http_api import (
 from pg import Server, server_url
 from seed import WORKSPACE, matched_count
 
-from leads_import.api.keys import create_key
+from leads_import.db.api_keys import create_key
 from leads_import.db.connection import connect
 from leads_import.db.workspaces import find_workspace
 

@@ -35,7 +35,7 @@ from api_batches import build_batches
 from pg import Server, server_url
 from seed import WORKSPACE, matched_count, seed_database
 
-from leads_import.api.keys import create_key
+from leads_import.db.api_keys import create_key
 from leads_import.db.connection import connect
 from leads_import.db.workspaces import find_workspace
 

@@ -29,7 +29,7 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from leads_import.api.keys import create_key
+from leads_import.db.api_keys import create_key
 from leads_import.db.connection import connect
 from leads_import.db.schema import ensure_schema
 from leads_import.db.workspaces import Workspace, create_workspace

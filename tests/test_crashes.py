@@ -29,8 +29,8 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from leads_import.api.keys import create_key
 from leads_import.cli.main import main
+from leads_import.db.api_keys import create_key
 from leads_import.db.connection import connect, transaction
 from leads_import.db.schema import init_schema
 from leads_import.engine import import_leads

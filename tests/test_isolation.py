@@ -36,7 +36,7 @@ from psycopg2.extras import Json
 
 from leads_import.api import rate_limit, service
 from leads_import.api.errors import ApiError
-from leads_import.api.keys import create_key
+from leads_import.db.api_keys import create_key
 from leads_import.db.connection import connect
 from leads_import.db.runs import KIND_API, RunAudit
 from leads_import.db.workspaces import Workspace

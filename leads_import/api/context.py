@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.routing import APIRoute
 
 from leads_import.api.gate import STATE_KEY
-from leads_import.api.keys import AuthenticatedKey
+from leads_import.db.api_keys import AuthenticatedKey
 from leads_import.db.workspaces import Workspace
 
 

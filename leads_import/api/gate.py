@@ -14,9 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leads_import.api import rate_limit
 from leads_import.api.errors import error_body
-from leads_import.api.keys import AuthenticatedKey
 from leads_import.api.rate_limit import RateDecision
 from leads_import.api.settings import ApiSettings
+from leads_import.db.api_keys import AuthenticatedKey
 from leads_import.db.connection import transaction
 
 log = logging.getLogger("api")

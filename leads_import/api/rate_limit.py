@@ -8,7 +8,7 @@ from typing import Final
 
 from psycopg2.extensions import cursor as Cursor
 
-from leads_import.api.keys import AuthenticatedKey, hash_key
+from leads_import.db.api_keys import AuthenticatedKey, hash_key
 from leads_import.db.connection import prepare_once
 from leads_import.db.workspaces import Workspace
 from leads_import.sqlfiles import load_sql

@@ -14,16 +14,16 @@ from typing import Any, Final
 
 import polars as pl
 from psycopg2.extensions import cursor as Cursor
-from psycopg2.extras import Json
 
 from leads_import.api.errors import ApiError
-from leads_import.api.ids import parse_id
-from leads_import.db import workspaces
+from leads_import.db import campaigns, workspaces
+from leads_import.db import leads as db_leads
+from leads_import.db.campaigns import Campaign
 from leads_import.db.connection import transaction
+from leads_import.db.ids import parse_id
 from leads_import.db.workspaces import Workspace
 from leads_import.engine import ImportReport, PreparedFrames, RunHooks, run_import
 from leads_import.engine.inputs import prepare
-from leads_import.sqlfiles import load_sql
 from transforms.fields import API_TO_COLUMN, ERROR_REASON
 from transforms.records import records_to_raw_frame
 
@@ -93,16 +93,6 @@ def _prepare_one(lead: Mapping[str, Any]) -> tuple[pl.DataFrame, list[str]]:
     return prepared, warnings
 
 
-def _fetch_lead(cur: Cursor, workspace_id: int, lead_id: int) -> tuple[Any, ...] | None:
-    cur.execute(load_sql("api/get_lead"), {"id": lead_id, "workspace_id": workspace_id})
-    return cur.fetchone()
-
-
-def _fetch_lead_by_email(cur: Cursor, workspace_id: int, email: str) -> tuple[Any, ...] | None:
-    cur.execute(load_sql("api/get_lead_by_email"), {"email": email, "workspace_id": workspace_id})
-    return cur.fetchone()
-
-
 def create_lead(
     url: str, workspace: Workspace, lead: Mapping[str, Any]
 ) -> tuple[dict[str, Any], str, list[str]]:
@@ -115,7 +105,7 @@ def create_lead(
     found: list[tuple[Any, ...] | None] = []
 
     def read_back(cur: Cursor, target: Workspace, report: ImportReport) -> None:
-        row = _fetch_lead_by_email(cur, target.id, email)
+        row = db_leads.get_lead_by_email(cur, target.id, email)
         if report.duplicates:
             details = {"email": email, "id": str(row[0]) if row else None}
             raise ApiError(409, "lead_exists", f"an active lead has the email {email}", details)
@@ -135,14 +125,10 @@ def get_lead(url: str, workspace: Workspace, lead_id: str) -> dict[str, Any]:
     if number is None:
         raise lead_not_found(lead_id)
     with transaction(url) as conn, conn.cursor() as cur:
-        row = _fetch_lead(cur, workspace.id, number)
+        row = db_leads.get_lead(cur, workspace.id, number)
     if row is None:
         raise lead_not_found(lead_id)
     return lead_json(row)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def list_leads(
@@ -156,34 +142,18 @@ def list_leads(
     tags: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """One page of active leads, newest first, and the page's meta."""
-    search = search.strip() if search else None
-    params = {
-        "workspace_id": workspace.id,
-        "statuses": list(statuses) if statuses else None,
-        "tags": list(tags) if tags else None,
-        "pattern": f"%{_escape_like(search)}%" if search else None,
-        "limit": page_size,
-        "offset": (page - 1) * page_size,
-    }
+    where = db_leads.LeadFilter(statuses=statuses, tags=tags, search=search)
     with transaction(url) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("api/count_leads"), params)
-        (total,) = cur.fetchone()
-        rows: list[tuple[Any, ...]] = []
-        if params["offset"] < total:
-            cur.execute(load_sql("api/list_leads"), params)
-            rows = cur.fetchall()
+        total, rows = db_leads.page_of_leads(
+            cur, workspace.id, where, limit=page_size, offset=(page - 1) * page_size
+        )
     meta = {
         "page": page,
         "pageSize": page_size,
-        "total": int(total),
+        "total": total,
         "totalPages": math.ceil(total / page_size),
     }
     return [lead_json(row) for row in rows], meta
-
-
-_PATCHED_TEXT: Final = tuple(
-    c for c in API_TO_COLUMN.values() if c not in ("custom_fields", "tags")
-)
 
 
 def update_lead(
@@ -195,7 +165,7 @@ def update_lead(
         raise lead_not_found(lead_id)
     with transaction(url) as conn, conn.cursor() as cur:
         workspaces.lock_workspace(cur, workspace.id)
-        row = _fetch_lead(cur, workspace.id, number)
+        row = db_leads.get_lead(cur, workspace.id, number)
         if row is None:
             raise lead_not_found(lead_id)
         current = lead_json(row)
@@ -205,18 +175,12 @@ def update_lead(
         values = prepared.row(0, named=True)
         email = values["email"]
         if email != current["email"]:
-            taken = _fetch_lead_by_email(cur, workspace.id, email)
+            taken = db_leads.get_lead_by_email(cur, workspace.id, email)
             if taken is not None:
                 details = {"email": email, "id": str(taken[0])}
                 raise ApiError(409, "lead_exists", f"an active lead has the email {email}", details)
-        params: dict[str, Any] = {c: values[c] for c in _PATCHED_TEXT}
-        params["status"] = params["status"] or current["status"]
-        custom = values["custom_fields"]
-        params["custom_fields"] = custom if custom is not None else Json({})
-        params["tags"] = list(values["tags"] or [])
-        params.update(id=number, workspace_id=workspace.id)
-        cur.execute(load_sql("api/update_lead"), params)
-        updated = cur.fetchone()
+        values["status"] = values["status"] or current["status"]
+        updated = db_leads.replace_lead(cur, workspace.id, number, values)
     return lead_json(updated)
 
 
@@ -227,15 +191,14 @@ def delete_lead(url: str, workspace: Workspace, lead_id: str) -> dict[str, Any]:
         raise lead_not_found(lead_id)
     with transaction(url) as conn, conn.cursor() as cur:
         workspaces.lock_workspace(cur, workspace.id)
-        cur.execute(load_sql("api/soft_delete_lead"), {"id": number, "workspace_id": workspace.id})
-        row = cur.fetchone()
+        row = db_leads.soft_delete_lead(cur, workspace.id, number)
     if row is None:
         raise lead_not_found(lead_id)
     return lead_json(row)
 
 
-def _campaign_json(campaign_id: int, name: str | None, lead_count: int) -> dict[str, Any]:
-    return {"id": str(campaign_id), "name": name, "leadCount": int(lead_count)}
+def _campaign_json(campaign: Campaign) -> dict[str, Any]:
+    return {"id": str(campaign.id), "name": campaign.name, "leadCount": int(campaign.lead_count)}
 
 
 def get_campaign(url: str, workspace: Workspace, campaign_id: str) -> dict[str, Any]:
@@ -243,11 +206,10 @@ def get_campaign(url: str, workspace: Workspace, campaign_id: str) -> dict[str, 
     if number is None:
         raise campaign_not_found(campaign_id)
     with transaction(url) as conn, conn.cursor() as cur:
-        cur.execute(load_sql("api/get_campaign"), {"id": number, "workspace_id": workspace.id})
-        row = cur.fetchone()
-    if row is None:
+        campaign = campaigns.get_campaign(cur, workspace.id, number)
+    if campaign is None:
         raise campaign_not_found(campaign_id)
-    return _campaign_json(*row)
+    return _campaign_json(campaign)
 
 
 def add_campaign_leads(
@@ -262,23 +224,14 @@ def add_campaign_leads(
     parsed = {text: parse_id(text) for text in given}
     with transaction(url) as conn, conn.cursor() as cur:
         workspaces.lock_workspace(cur, workspace.id)
-        params = {"id": number, "workspace_id": workspace.id}
-        cur.execute(load_sql("api/get_campaign"), params)
-        if cur.fetchone() is None:
+        if campaigns.get_campaign(cur, workspace.id, number) is None:
             raise campaign_not_found(campaign_id)
-        cur.execute(
-            load_sql("api/add_campaign_leads"),
-            {
-                "campaign_id": number,
-                "workspace_id": workspace.id,
-                "lead_ids": sorted({n for n in parsed.values() if n is not None}),
-            },
-        )
-        cid, name, lead_count, added, eligible = cur.fetchone()
-    added_set, eligible_set = set(added), set(eligible)
+        ids = [n for n in parsed.values() if n is not None]
+        result = campaigns.add_members(cur, workspace.id, number, ids)
+    added, eligible = result.added, result.eligible
     return {
-        "campaign": _campaign_json(cid, name, lead_count),
-        "added": [t for t, n in parsed.items() if n in added_set],
-        "alreadyMembers": [t for t, n in parsed.items() if n in eligible_set - added_set],
-        "notFound": [t for t, n in parsed.items() if n not in eligible_set],
+        "campaign": _campaign_json(result.campaign),
+        "added": [t for t, n in parsed.items() if n in added],
+        "alreadyMembers": [t for t, n in parsed.items() if n in eligible - added],
+        "notFound": [t for t, n in parsed.items() if n not in eligible],
     }

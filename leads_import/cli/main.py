@@ -294,7 +294,7 @@ _RUN_COUNTS = ("created", "restored", "updated", "duplicates", "errors")
 
 
 def _api_keys(args: argparse.Namespace) -> int:
-    from leads_import.api import keys
+    from leads_import.db import api_keys as keys
     from leads_import.db import connection as database
     from leads_import.db import schema
     from leads_import.db.workspaces import resolve_workspace

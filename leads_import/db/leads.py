@@ -1,8 +1,12 @@
-"""The database side of one import batch; every write step returns its row count."""
+"""Leads in the database: the lookups and bulk writes of an import (every write step returns
+its row count), and the single-lead reads and changes of the HTTP API."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 from psycopg2 import sql
@@ -139,3 +143,73 @@ def soft_delete(cur: Cursor, workspace_id: int, emails: list[str]) -> list[str]:
         load_sql("engine/soft_delete_leads"), {"workspace_id": workspace_id, "emails": emails}
     )
     return [email for (email,) in cur.fetchall()]
+
+
+# --- single leads (the HTTP API); rows in the column order of sql/api/get_lead.sql ----------
+
+
+LeadRow = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    """Which active leads a page shows: any of `statuses`, all of `tags`, a text `search`."""
+
+    statuses: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
+    search: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        search = self.search.strip() if self.search else None
+        return {
+            "statuses": list(self.statuses) if self.statuses else None,
+            "tags": list(self.tags) if self.tags else None,
+            "pattern": f"%{_escape_like(search)}%" if search else None,
+        }
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def get_lead(cur: Cursor, workspace_id: int, lead_id: int) -> LeadRow | None:
+    """The workspace's active lead with this id."""
+    cur.execute(load_sql("api/get_lead"), {"id": lead_id, "workspace_id": workspace_id})
+    return cur.fetchone()
+
+
+def get_lead_by_email(cur: Cursor, workspace_id: int, email: str) -> LeadRow | None:
+    """The workspace's active lead with this (normalised) email."""
+    cur.execute(load_sql("api/get_lead_by_email"), {"email": email, "workspace_id": workspace_id})
+    return cur.fetchone()
+
+
+def page_of_leads(
+    cur: Cursor, workspace_id: int, where: LeadFilter, *, limit: int, offset: int
+) -> tuple[int, list[LeadRow]]:
+    """How many active leads match, and the page of them at `offset`, newest first."""
+    params = {"workspace_id": workspace_id, **where.params(), "limit": limit, "offset": offset}
+    cur.execute(load_sql("api/count_leads"), params)
+    (total,) = cur.fetchone()
+    if offset >= total:
+        return int(total), []
+    cur.execute(load_sql("api/list_leads"), params)
+    return int(total), cur.fetchall()
+
+
+def replace_lead(
+    cur: Cursor, workspace_id: int, lead_id: int, values: dict[str, Any]
+) -> LeadRow | None:
+    """Replace every field of an active lead with `values` (validated, keyed by column;
+    `custom_fields` as JSON text)."""
+    params = {**values, "id": lead_id, "workspace_id": workspace_id}
+    params["custom_fields"] = values["custom_fields"] or "{}"
+    params["tags"] = list(values["tags"] or [])
+    cur.execute(load_sql("api/update_lead"), params)
+    return cur.fetchone()
+
+
+def soft_delete_lead(cur: Cursor, workspace_id: int, lead_id: int) -> LeadRow | None:
+    """Soft delete one active lead (its campaigns' counts drop by one); the lead as it is now."""
+    cur.execute(load_sql("api/soft_delete_lead"), {"id": lead_id, "workspace_id": workspace_id})
+    return cur.fetchone()

@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from leads_import.db import leads as store
+from leads_import.db import leads as db_leads
 from leads_import.db import workspaces
 from leads_import.db.connection import database_url, transaction
 from leads_import.db.runs import RunAudit
@@ -78,4 +78,4 @@ def soft_delete_leads(
         target = workspaces.resolve_workspace(conn, workspace)
         with conn.cursor() as cur:
             workspaces.lock_workspace(cur, target.id)
-            return store.soft_delete(cur, target.id, normalised)
+            return db_leads.soft_delete(cur, target.id, normalised)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 from psycopg2.extensions import cursor as Cursor
 
-from leads_import.db import leads as store
+from leads_import.db import leads as db_leads
 from leads_import.db import runs, workspaces
 from leads_import.db.connection import Connection, database_url, transaction
 from leads_import.db.runs import RunAudit
@@ -120,7 +120,7 @@ def import_within(
         if report.total == 0:
             if not allow_empty:
                 raise EmptyInputError()
-            report.remaining_capacity = store.remaining_capacity(cur, workspace.id)
+            report.remaining_capacity = db_leads.remaining_capacity(cur, workspace.id)
         report.load_ms = (time.perf_counter() - started) * 1000
         if options.dry_run:
             conn.rollback()
@@ -151,12 +151,12 @@ def _write_batch(
     created = created_rows(classified, default_source=options.default_source)
     # The merge input is built on the other core while the COPY waits on the server.
     restoring = _BACKGROUND.submit(restored_rows, classified)
-    store.insert_created(cur, workspace.id, created)
-    store.restore_leads(cur, workspace.id, restoring.result())
+    db_leads.insert_created(cur, workspace.id, created)
+    db_leads.restore_leads(cur, workspace.id, restoring.result())
     if options.on_existing == SKIP:
         return classified
     updated = updated_rows(classified)
-    changed = store.update_leads(cur, workspace.id, updated, options.on_existing)
+    changed = db_leads.update_leads(cur, workspace.id, updated, options.on_existing)
     return settle_updates(classified, changed)
 
 
@@ -175,14 +175,14 @@ def _load_once(
     first = flags.get_column(IS_FIRST)
     emails = flags.get_column("email").filter(first)
     del flags  # the emails of a large input are held only until they are looked up
-    existing = store.fetch_existing(
+    existing = db_leads.fetch_existing(
         cur, workspace.id, emails, active_ids=options.on_existing != SKIP
     )
     adding = planned_additions(
         emails.len(), existing, restore_soft_deleted=options.restore_soft_deleted
     )
     del emails
-    report.remaining_capacity = store.check_plan_limit(cur, workspace.id, adding)
+    report.remaining_capacity = db_leads.check_plan_limit(cur, workspace.id, adding)
     offset = 0
     for prepared in source.batches():
         if prepared.height == 0:
@@ -240,7 +240,7 @@ def _load_committing(
                 pl.col(IS_FIRST) & ~pl.col("email").is_in(claimed.implode())
             )
             claimed = pl.concat([claimed, batch_emails(prepared)])
-        existing = store.fetch_existing(
+        existing = db_leads.fetch_existing(
             cur, workspace.id, batch_emails(prepared), active_ids=options.on_existing != SKIP
         )
         classified = classify(
@@ -252,7 +252,7 @@ def _load_committing(
         counts = count_outcomes(classified)
         adding = counts[CREATED] + counts[RESTORED]
         try:
-            report.remaining_capacity = store.check_plan_limit(cur, workspace.id, adding)
+            report.remaining_capacity = db_leads.check_plan_limit(cur, workspace.id, adding)
         except PlanLimitExceededError as error:
             # The uncommitted batches roll back: state the active leads the workspace keeps.
             raise PlanLimitExceededError(

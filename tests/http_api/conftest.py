@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from leads_import.api.keys import create_key
+from leads_import.db.api_keys import create_key
 from leads_import.db.workspaces import Workspace
 from tests.conftest import REPO, make_workspace
 

@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from leads_import.api.keys import revoke_key
+from leads_import.db.api_keys import revoke_key
 from tests.conftest import REPO, make_workspace
 from tests.http_api.conftest import assert_error, assert_rate_headers, new_key
 

@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from leads_import.api.errors import field_path
 from leads_import.api.gate import request_key
-from leads_import.api.ids import parse_id
-from leads_import.api.keys import display_prefix, generate_key, hash_key, looks_like_key
 from leads_import.api.models import ImportRequest
 from leads_import.api.service import reason_field
 from leads_import.api.settings import ApiSettings
 from leads_import.api.validation import LEAD_FIELD_TYPES, BodyError, parse_import_body
+from leads_import.db.api_keys import display_prefix, generate_key, hash_key, looks_like_key
+from leads_import.db.ids import parse_id
 
 # --------------------------------------------------------------------------- body validation
 

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from leads_import.api import service
 from leads_import.api.context import ApiContext, ApiRoute, api_context
 from leads_import.api.errors import ERROR_RESPONSES, ApiError
-from leads_import.api.ids import ID_PATTERN
 from leads_import.api.models import AddCampaignLeads, CampaignBody, CampaignMembersBody, ErrorBody
 from leads_import.api.settings import MAX_LEAD_IDS_PER_REQUEST
+from leads_import.db.ids import ID_PATTERN
 
 router = APIRouter(route_class=ApiRoute, tags=["campaigns"])
 

@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from leads_import.api import service
 from leads_import.api.context import ApiContext, ApiRoute, api_context
 from leads_import.api.errors import ERROR_RESPONSES, ApiError
-from leads_import.api.ids import ID_PATTERN
 from leads_import.api.models import (
     CreatedLeadBody,
     ErrorBody,
@@ -20,6 +19,7 @@ from leads_import.api.models import (
     LeadPatch,
 )
 from leads_import.api.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from leads_import.db.ids import ID_PATTERN
 from transforms.fields import STATUSES
 
 router = APIRouter(route_class=ApiRoute, tags=["leads"])

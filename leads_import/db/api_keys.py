@@ -8,8 +8,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
-from leads_import.api.ids import parse_id
 from leads_import.db.connection import Connection
+from leads_import.db.ids import parse_id
 from leads_import.db.workspaces import Workspace
 from leads_import.sqlfiles import load_sql
 
