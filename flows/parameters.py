@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from leads_import.db.workspaces import DEFAULT_WORKSPACE
+from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.engine.options import ImportOptions, OnExisting
 from transforms.fields import SOURCE_FILE, SOURCE_WAREHOUSE
 

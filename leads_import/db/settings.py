@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Final
 
 DATABASE_URL_ENV: Final = "DATABASE_URL"
+DEFAULT_WORKSPACE: Final = "default"  # created on first use by every entry point
 DATA_DIR_ENV: Final = "LEADS_DATA_DIR"
 POOL_SIZE: Final = 4  # idle connections kept per database URL
 COPY_BUFFER_BYTES: Final = 1 << 20

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from psycopg2.extensions import cursor as Cursor
 
 from leads_import.db.connection import Connection
 from leads_import.db.schema import ensure_schema
+from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.errors import WorkspaceNotFoundError
 from leads_import.sqlfiles import load_sql
-
-DEFAULT_WORKSPACE: Final = "default"  # created on first use by every entry point
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,68 @@
+"""What the CLI prints for a person: an import's report, the runs, the API keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from typing import Any
+
+RUN_COUNTS = ("created", "restored", "updated", "duplicates", "errors")
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    """The report of an import, for a person: counts, warnings, the first samples."""
+    title = f'Imported {report.get("source", "leads")} into workspace "{report["workspace"]}"'
+    if report.get("replayed"):
+        title += f" (already done by run {report['runId']}: nothing written)"
+    print(title + (" (dry run: nothing written)" if report["dryRun"] else ""))
+    rows = [(k, report[k]) for k in ("created", "restored", "updated", "duplicates", "errors")]
+    rows.append(("total", report["total"]))
+    for label, value in rows:
+        print(f"  {label:<11}{value:>10,}")
+    if report.get("remainingCapacity") is not None:
+        print(f"  {'capacity left':<11}{report['remainingCapacity']:>8,}")
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}")
+    duplicates = report["duplicateEmails"]
+    if duplicates:
+        print(f"Duplicate emails (first {min(10, len(duplicates))} of {report['duplicates']:,}):")
+        print("  " + ", ".join(duplicates[:10]))
+    errors = report["errorDetails"]
+    if errors:
+        print(f"Errors (first {min(10, len(errors))} of {report['errors']:,}):")
+        for detail in errors[:10]:
+            print(
+                f"  row {detail['index']:<6} {json.dumps(detail['email']):<32} {detail['reason']}"
+            )
+
+
+def print_runs(runs: list[dict[str, Any]]) -> None:
+    """The runs of `leads runs`, one line each (and its error, when it failed)."""
+    print(
+        f"{'id':>6}  {'started (UTC)':<19}  {'workspace':<16} {'kind':<5} {'status':<9} "
+        f"{'created':>9} {'restored':>8} {'updated':>8} {'dups':>9} {'errors':>7}  source"
+    )
+    for run in runs:
+        started = run["startedAt"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        counts = [run[k] if run[k] is not None else "-" for k in RUN_COUNTS]
+        print(
+            f"{run['id']:>6}  {started:<19}  {run['workspace'][:16]:<16} {run['kind']:<5} "
+            f"{run['status']:<9} {counts[0]:>9} {counts[1]:>8} {counts[2]:>8} {counts[3]:>9} "
+            f"{counts[4]:>7}  {run['source'] or ''}"
+        )
+        if run["error"]:
+            print(f"{'':>8}error: {run['error']}")
+    if not runs:
+        print("no runs yet")
+
+
+def print_keys(keys: list[dict[str, Any]]) -> None:
+    """The API keys of `leads api-key list` (never their value)."""
+    for key in keys:
+        state = f"revoked {key['revokedAt']:%Y-%m-%d}" if key["revokedAt"] else "active"
+        print(
+            f"{key['id']:>6}  {key['prefix']:<13} {key['workspace'][:20]:<20} "
+            f"{state:<18} {key['name'] or ''}"
+        )
+    if not keys:
+        print("no API keys yet")

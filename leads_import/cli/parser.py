@@ -1,0 +1,132 @@
+"""The `leads` command line's commands and options (SPEC section 10)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from leads_import.db.settings import DEFAULT_WORKSPACE
+from leads_import.readers.formats import FORMATS
+
+
+def _positive(kind: type) -> Any:
+    """An argparse type: a number of `kind` above zero."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every `leads` command."""
+    parser = argparse.ArgumentParser(
+        prog="leads", description="Bulk lead import into PostgreSQL with a dedup report."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="manage the database").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("init", help="create or upgrade the schema (idempotent)")
+    db.add_parser("url", help="print the database URL in use (starts the embedded server)")
+    db.add_parser("stop", help="stop the embedded PostgreSQL server")
+
+    workspace = commands.add_parser("workspace", help="manage workspaces").add_subparsers(
+        dest="workspace_command", required=True
+    )
+    create = workspace.add_parser("create", help="create a workspace")
+    create.add_argument("slug")
+    create.add_argument("--name")
+    create.add_argument("--contact-limit", type=int, metavar="N")
+
+    imp = commands.add_parser("import", help="import a file of leads")
+    imp.add_argument(
+        "source",
+        help="a .csv, .tsv, .json, .ndjson, .jsonl, .parquet or .xlsx file (text formats may be "
+        "gzip-compressed, e.g. .csv.gz), or - for standard input (with --format)",
+    )
+    imp.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="SLUG")
+    imp.add_argument(
+        "--no-restore", action="store_true", help="count soft-deleted matches as duplicates"
+    )
+    imp.add_argument("--dry-run", action="store_true", help="classify and report, write nothing")
+    imp.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    imp.add_argument("--outcomes", metavar="PATH", help="write every row's outcome to a CSV file")
+    imp.add_argument("--format", choices=FORMATS, help="the reader to use, whatever the name")
+    imp.add_argument("--sheet", metavar="NAME", help="the XLSX sheet to read (default: the first)")
+    imp.add_argument(
+        "--commit-every",
+        type=int,
+        metavar="N",
+        help="commit after every N rows instead of once at the end (long backfills)",
+    )
+    imp.add_argument(
+        "--on-existing",
+        choices=("skip", "fill_empty", "overwrite"),
+        default="skip",
+        help="a row whose email has an active lead: a duplicate (skip, the default), fills the "
+        "lead's empty fields (fill_empty) or replaces them (overwrite); changes count as updated",
+    )
+    imp.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="a key that already committed returns that run's report and writes nothing",
+    )
+    imp.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+
+    runs = commands.add_parser("runs", help="list recent import runs")
+    runs.add_argument("--workspace", metavar="SLUG", help="only this workspace's runs")
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
+    runs.add_argument("--json", action="store_true", help="print the runs as one JSON document")
+
+    serve = commands.add_parser(
+        "serve", help="serve the deployments of prefect.yaml from this process (no work pool)"
+    )
+    serve.add_argument(
+        "--config", default="prefect.yaml", metavar="PATH", help="the prefect.yaml to read"
+    )
+
+    api = commands.add_parser("api", help="serve the HTTP API (SPEC section 9)")
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    api.add_argument(
+        "--rate-limit",
+        type=_positive(int),
+        metavar="N",
+        help="requests per window and API key (default 100, or LEADS_API_RATE_LIMIT)",
+    )
+    api.add_argument(
+        "--rate-window",
+        type=_positive(float),
+        metavar="SECONDS",
+        help="the sliding window's length (default 60, or LEADS_API_RATE_WINDOW)",
+    )
+    api.add_argument("--workers", type=_positive(int), default=1, metavar="N", help="processes (1)")
+    api.add_argument("--log-level", default="info", help="uvicorn's log level (info)")
+
+    api_key = commands.add_parser("api-key", help="manage HTTP API keys").add_subparsers(
+        dest="api_key_command", required=True
+    )
+    key_create = api_key.add_parser(
+        "create", help="create a key; it is printed once, as the last line"
+    )
+    key_create.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="SLUG")
+    key_create.add_argument("--name", help="a label for the key")
+    key_revoke = api_key.add_parser("revoke", help="revoke a key")
+    key_revoke.add_argument("key", metavar="KEY", help="the key itself, its id or its prefix")
+    key_revoke.add_argument("--workspace", metavar="SLUG", help="only a key of this workspace")
+    key_list = api_key.add_parser("list", help="list keys (never their value)")
+    key_list.add_argument("--workspace", metavar="SLUG", help="only this workspace's keys")
+    key_list.add_argument("--json", action="store_true", help="print the keys as JSON")
+
+    delete = commands.add_parser("delete", help="soft delete leads by email")
+    delete.add_argument("--workspace", required=True, metavar="SLUG")
+    delete.add_argument("emails", nargs="+", metavar="EMAIL")
+    return parser
