@@ -7,8 +7,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import psycopg2
-import sqlalchemy.exc
 from prefect import Flow, Task
 from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.runtime import flow_run as current_flow_run
@@ -20,34 +18,9 @@ from leads_import.db.connection import transaction
 from leads_import.db.runs import RunAudit, record_failed_run
 from leads_import.db.workspaces import find_workspace
 from leads_import.errors import WorkspaceNotFoundError
+from leads_import.transient import is_transient
 
 logger = logging.getLogger(__name__)
-
-# Lost connections, serialization failures and deadlocks (psycopg2's TransactionRollbackError
-# is an OperationalError), and the same from SQLAlchemy-driven sources. Never retried: bad
-# requests (ImportRequestError), plan-limit rejections, data and integrity errors.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg2.OperationalError,
-    psycopg2.InterfaceError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-)
-
-
-def _connection_lost(error: BaseException) -> bool:
-    """psycopg2 raises the bare DatabaseError, with no SQLSTATE, when the connection breaks
-    during COMMIT ("server closed the connection unexpectedly"). A retry is safe: a load whose
-    COMMIT did go through finds its own run and returns its report (runs.replayed_report)."""
-    return type(error) is psycopg2.DatabaseError and getattr(error, "pgcode", None) is None
-
-
-def is_transient(error: BaseException | None) -> bool:
-    """Whether an error is a transient database failure worth another attempt."""
-    while error is not None:
-        if isinstance(error, TRANSIENT_ERRORS) or _connection_lost(error):
-            return True
-        error = error.__cause__
-    return False
 
 
 def transient_database_failure(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:

@@ -532,6 +532,6 @@ def test_sync_retried_after_its_commit_went_through(
 def test_a_connection_lost_during_commit_is_transient(error: Exception, transient: bool) -> None:
     """Regression: a restart during COMMIT raised the bare DatabaseError, which the load task
     did not retry (the import failed although a retry would have succeeded)."""
-    from flows.retries import is_transient
+    from leads_import.transient import is_transient
 
     assert is_transient(error) is transient

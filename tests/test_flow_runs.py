@@ -231,7 +231,7 @@ def test_url_that_fails_is_a_clear_error(prefect_api_url, db, http_base_url) -> 
     ],
 )
 def test_only_transient_database_failures_are_retried(error, transient) -> None:
-    from flows.retries import is_transient
+    from leads_import.transient import is_transient
 
     assert is_transient(error) is transient
     wrapped = RuntimeError("while loading")

@@ -1,5 +1,5 @@
 """Connections: DATABASE_URL or the embedded PostgreSQL, a pool per URL, one transaction at a
-time, statements prepared once per connection, and which failures are worth a retry."""
+time, statements prepared once per connection."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
-import sqlalchemy.exc
 from psycopg2 import sql
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
@@ -139,30 +138,3 @@ def prepare_once(
     if name not in prepared:
         cur.execute(prepare())
         prepared.add(name)
-
-
-# Lost connections, serialization failures and deadlocks (psycopg2's TransactionRollbackError
-# is an OperationalError), and the same from SQLAlchemy-driven sources. Never retried: bad
-# requests (ImportRequestError), plan-limit rejections, data and integrity errors.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg2.OperationalError,
-    psycopg2.InterfaceError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-)
-
-
-def _connection_lost(error: BaseException) -> bool:
-    """psycopg2 raises the bare DatabaseError, with no SQLSTATE, when the connection breaks
-    during COMMIT ("server closed the connection unexpectedly"). A retry is safe: a load whose
-    COMMIT did go through finds its own run and returns its report (runs.replayed_report)."""
-    return type(error) is psycopg2.DatabaseError and getattr(error, "pgcode", None) is None
-
-
-def is_transient(error: BaseException | None) -> bool:
-    """Whether an error is a transient database failure worth another attempt."""
-    while error is not None:
-        if isinstance(error, TRANSIENT_ERRORS) or _connection_lost(error):
-            return True
-        error = error.__cause__
-    return False
