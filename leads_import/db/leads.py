@@ -92,31 +92,25 @@ def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
 def _execute_merge(cur: Cursor, statement: str, workspace_id: int, rows: pl.DataFrame) -> None:
     """Run `statement` over the merge input of `rows`: one JSON parameter for a short batch
     (a prepared statement), else the merge_rows temp table, filled with one COPY."""
-    params: dict[str, object] = {"workspace_id": workspace_id}
+    template = sql.SQL(load_sql(statement))
     if rows.height > MERGE_JSON_MAX_ROWS:
         cur.execute(load_sql("engine/create_merge_rows"))
         _copy(cur, "engine/copy_merge_rows", rows)
-        merge_input = sql.Identifier("merge_rows")
-        cur.execute(sql.SQL(load_sql(statement)).format(merge_input=merge_input), params)
+        merge = template.format(
+            workspace_id=sql.Placeholder("workspace_id"), merge_input=sql.Identifier("merge_rows")
+        )
+        cur.execute(merge, {"workspace_id": workspace_id})
         return
-    params["merge_rows"] = rows.write_json()
-    name = sql.Identifier(_prepare_json_merge(cur, statement))
-    cur.execute(sql.SQL("EXECUTE {} (%(workspace_id)s, %(merge_rows)s)").format(name), params)
-
-
-def _prepare_json_merge(cur: Cursor, statement: str) -> str:
-    """The name of `statement` over merge_rows_json.sql, prepared on the cursor's connection
-    (on an API batch, parsing and planning it cost half as much as running it)."""
-    name = f"leads_{statement.replace('/', '_')}_json"
+    name = sql.Identifier(f"leads_{statement.replace('/', '_')}_json")
 
     def prepare() -> sql.Composable:
-        merge_input = sql.SQL(load_sql("engine/merge_rows_json"))
-        text = sql.SQL(load_sql(statement)).format(merge_input=merge_input).as_string(cur)
-        text = text.replace("%(workspace_id)s", "$1").replace("%(merge_rows)s", "$2")
-        return sql.SQL("PREPARE {} AS ").format(sql.Identifier(name)) + sql.SQL(text)
+        rows_json = sql.SQL(load_sql("engine/merge_rows_json")).format(merge_rows=sql.SQL("$2"))
+        prepared = template.format(workspace_id=sql.SQL("$1"), merge_input=rows_json)
+        return sql.SQL(load_sql("engine/prepare_merge")).format(name=name, statement=prepared)
 
-    prepare_once(cur, name, prepare)
-    return name
+    prepare_once(cur, name.strings[0], prepare)
+    params = {"workspace_id": workspace_id, "merge_rows": rows.write_json()}
+    cur.execute(sql.SQL(load_sql("engine/execute_merge")).format(name=name), params)
 
 
 def restore_leads(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:

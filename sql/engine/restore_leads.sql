@@ -1,7 +1,8 @@
 -- The restore merge of SPEC section 5, one statement per batch: given fields replace stored
 -- ones, custom_fields is stored || given (given keys win), tags are stored then new given ones.
 -- Each campaign then gains the number of its members restored. A psycopg2.sql template:
--- merge_input is the merge_rows temp table or the subquery of merge_rows_json.sql.
+-- merge_input is the merge_rows temp table or the subquery of merge_rows_json.sql, and
+-- workspace_id a parameter (named, or $1 when prepared).
 WITH restored AS (
     UPDATE leads AS l SET
         first_name = coalesce(r.first_name, l.first_name),
@@ -23,7 +24,7 @@ WITH restored AS (
         updated_at = now()
     FROM {merge_input} AS r
     WHERE l.id = r.lead_id
-      AND l.workspace_id = %(workspace_id)s
+      AND l.workspace_id = {workspace_id}
       AND l.deleted_at IS NOT NULL
     RETURNING l.id
 ), counted AS (
@@ -34,6 +35,6 @@ WITH restored AS (
         JOIN restored AS x ON x.id = cl.lead_id
         GROUP BY cl.campaign_id
     ) AS m
-    WHERE c.id = m.campaign_id AND c.workspace_id = %(workspace_id)s
+    WHERE c.id = m.campaign_id AND c.workspace_id = {workspace_id}
 )
 SELECT count(*) FROM restored;

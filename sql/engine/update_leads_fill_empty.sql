@@ -1,7 +1,8 @@
 -- on_existing = fill_empty: a field the row gives is stored only where the lead has none (null
 -- or ''); custom_fields gains the keys it lacks (stored keys win); tags are set only when the
 -- lead has none. Only leads that change are written (and returned). A psycopg2.sql template:
--- merge_input is the merge_rows temp table or the subquery of merge_rows_json.sql.
+-- merge_input is the merge_rows temp table or the subquery of merge_rows_json.sql, and
+-- workspace_id a parameter (named, or $1 when prepared).
 WITH merged AS (
     SELECT
         l.id,
@@ -19,7 +20,7 @@ WITH merged AS (
         CASE WHEN cardinality(l.tags) = 0 THEN r.tags ELSE l.tags END AS tags
     FROM {merge_input} AS r
     JOIN leads AS l ON l.id = r.lead_id
-    WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NULL
+    WHERE l.workspace_id = {workspace_id} AND l.deleted_at IS NULL
 )
 UPDATE leads AS l SET
     first_name = m.first_name, last_name = m.last_name, company = m.company, title = m.title,

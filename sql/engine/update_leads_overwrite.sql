@@ -2,6 +2,7 @@
 -- stored || given (given keys win); tags, when given, replace the stored list. Only leads that
 -- change are written (and returned), so `updated` counts real changes. A psycopg2.sql
 -- template: merge_input is the merge_rows temp table or the subquery of merge_rows_json.sql
+-- (workspace_id a parameter: named, or $1 when prepared)
 WITH merged AS (
     SELECT
         l.id,
@@ -19,7 +20,7 @@ WITH merged AS (
         CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE l.tags END AS tags
     FROM {merge_input} AS r
     JOIN leads AS l ON l.id = r.lead_id
-    WHERE l.workspace_id = %(workspace_id)s AND l.deleted_at IS NULL
+    WHERE l.workspace_id = {workspace_id} AND l.deleted_at IS NULL
 )
 UPDATE leads AS l SET
     first_name = m.first_name, last_name = m.last_name, company = m.company, title = m.title,
