@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import leads_import.readers.delimited as delimited
+import leads_import.readers.csv_parser as csv_parser
 from leads_import.errors import EmptyInputError, UnreadableSourceError
 from leads_import.readers.chunks import ChunkedFile, iter_delimited_chunks, iter_ndjson_chunks
-from leads_import.readers.delimited import (
+from leads_import.readers.csv_parser import detect_delimiter, parse_delimited
+from leads_import.readers.encoding import (
     CP1252,
     LATIN1,
     UTF8,
@@ -26,11 +27,9 @@ from leads_import.readers.delimited import (
     UTF16_BE,
     UTF16_LE,
     decide_encoding,
-    detect_delimiter,
-    parse_delimited,
-    parse_ndjson,
     to_utf8,
 )
+from leads_import.readers.ndjson import parse_ndjson
 from leads_import.readers.sources import read_source
 from transforms.fields import INPUT_ERROR, ROW_INDEX
 from transforms.headers import map_headers, to_raw_frame
@@ -299,7 +298,7 @@ def test_chunk_boundaries_do_not_change_the_result(name: str) -> None:
     for chunk_bytes in (1, 2, 3, 5, 8, 13, 64):
         frame, _ = _read(FORMATS / name, chunk_bytes=chunk_bytes)
         assert frame.equals(whole), chunk_bytes
-    with mock.patch.object(delimited, "_BLOCK_BYTES", 3):
+    with mock.patch.object(csv_parser, "_BLOCK_BYTES", 3):
         frame, _ = _read(FORMATS / name, chunk_bytes=16)
     assert frame.equals(whole)
 
@@ -414,7 +413,7 @@ def _reference(data: str, delimiter: str) -> list[list[str]]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     table=_tables(),
-    delimiter=st.sampled_from(delimited.DELIMITERS),
+    delimiter=st.sampled_from(csv_parser.DELIMITERS),
     terminator=st.sampled_from(["\n", "\r\n"]),
     quote_all=st.booleans(),
     encoding=st.sampled_from([UTF8, UTF8_BOM, UTF16_LE, UTF16_BE]),
@@ -442,7 +441,7 @@ def test_parser_matches_the_csv_module(
     bom = {UTF8_BOM: codecs.BOM_UTF8, UTF16_LE: codecs.BOM_UTF16_LE, UTF16_BE: codecs.BOM_UTF16_BE}
     data = bom.get(encoding, b"") + text.encode(encoding.removesuffix("-sig"))
 
-    with mock.patch.object(delimited, "_BLOCK_BYTES", block_bytes):
+    with mock.patch.object(csv_parser, "_BLOCK_BYTES", block_bytes):
         block = parse_delimited(text.encode(), delimiter=delimiter)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "table.csv"
@@ -476,6 +475,6 @@ def test_malformed_input_parses_the_same_in_any_chunking(
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "x.csv"
         path.write_bytes(data)
-        with mock.patch.object(delimited, "_BLOCK_BYTES", block_bytes):
+        with mock.patch.object(csv_parser, "_BLOCK_BYTES", block_bytes):
             streamed = pl.concat(list(iter_delimited_chunks(path, chunk_bytes=chunk_bytes)))
     assert streamed.equals(whole)

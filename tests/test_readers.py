@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from leads_import.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
+from leads_import.readers.ndjson import json_objects_to_raw
 from leads_import.readers.sources import read_source
 from tests.conftest import OTHER_FORMATS
 from transforms.headers import map_headers
@@ -125,3 +126,79 @@ def test_request_level_file_errors(name: str, error: type[Exception], tmp_path: 
         path.write_text("<leads/>")
     with pytest.raises(error):
         read_source(path)
+
+
+# --- JSON objects: mapped fields and type errors (readers/ndjson.py) -------------------------
+
+
+def _objects_to_raw(*documents: str, errors: list[str | None] | None = None) -> pl.DataFrame:
+    objects = pl.DataFrame(
+        {
+            "row_index": range(len(documents)),
+            "json": documents,
+            "input_error": errors or [None] * len(documents),
+        },
+        schema={"row_index": pl.Int64, "json": pl.String, "input_error": pl.String},
+    )
+    keys = ["email", "firstName", "lastName", "customFields", "tags", "customFields.plan"]
+    return json_objects_to_raw(objects, map_headers(keys))
+
+
+def test_a_row_that_is_not_an_object_is_a_row_error() -> None:
+    raw = _objects_to_raw(
+        '{"email": "ann@example.com"}',
+        "[1, 2]",
+        '"ann@example.com"',
+        "3",
+        "null",
+        "[1]",
+        None,
+        errors=[None, None, None, None, None, "line 6: not a valid JSON object", "bad line"],
+    )
+    assert raw.select("row_index", "email", "input_error").rows() == [
+        (0, "ann@example.com", None),
+        (1, None, "row is not a JSON object"),
+        (2, None, "row is not a JSON object"),
+        (3, None, "row is not a JSON object"),
+        (4, None, "row is not a JSON object"),
+        (5, None, "line 6: not a valid JSON object"),  # the reader's own error comes first
+        (6, None, "bad line"),
+    ]
+
+
+def test_a_number_where_text_belongs_is_a_row_error() -> None:
+    raw = _objects_to_raw(
+        '{"email": 5, "firstName": true}',
+        '{"email": "bob@example.com", "lastName": 1.5}',
+        '{"email": "cat@example.com", "firstName": null}',
+        '{"email": "dan@example.com", "firstName": {"n": 1}, "customFields.plan": 7}',
+    )
+    assert raw.select("email", "first_name", "last_name", "input_error").rows() == [
+        ("5", "true", None, "email must be a string"),  # the first mapped column's error
+        ("bob@example.com", None, "1.5", "lastName must be a string"),
+        ("cat@example.com", None, None, None),  # null and a missing key are fine
+        ("dan@example.com", '{"n":1}', None, "firstName must be a string"),
+    ]
+    # customFields.<key> members take any JSON value, as text.
+    assert raw.get_column("custom_fields_extra").to_list()[3] == '{"plan":"7"}'
+
+
+def test_nested_custom_fields_and_tags_are_kept_as_json_text() -> None:
+    raw = _objects_to_raw(
+        '{"email": "ann@example.com", "customFields": {"plan": "pro", "seats": [1, 2]},'
+        ' "tags": ["a", {"b": "\\u00e9\\"q"}]}',
+        '{"email": "bob@example.com", "customFields": "plain", "tags": "vip; q3"}',
+    )
+    assert raw.select("custom_fields", "tags", "input_error").rows() == [
+        ('{"plan":"pro","seats":[1,2]}', '["a",{"b":"é\\"q"}]', None),
+        ("plain", "vip; q3", None),
+    ]
+
+
+def test_keys_that_differ_only_in_letter_case_are_kept_apart(tmp_path: Path) -> None:
+    path = tmp_path / "case.ndjson"
+    path.write_text(
+        '{"email": "a@example.com", "customFields.Plan": "P", "customFields.plan": "p"}\n'
+    )
+    raw, _ = read_source(path)
+    assert raw.get_column("custom_fields_extra").to_list() == ['{"Plan":"P","plan":"p"}']

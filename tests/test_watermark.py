@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from leads_import.errors import NoEmailColumnError
 from leads_import.readers.warehouse import rows_to_frame, safe_url, sync_statement
 from transforms.watermark import (
     WatermarkTypeError,
@@ -109,8 +108,6 @@ def test_cursor_column_is_dropped_without_warning_and_indexes_are_offset() -> No
         frame.drop("updated_at").rename({"crm_id": "notes"}), "notes", 0
     )
     assert warnings == [] and mapped["notes"].to_list() == ["1", "2"]
-    with pytest.raises(NoEmailColumnError):
-        source_rows_to_raw(frame.drop("Email"), "updated_at", 0)
 
 
 def test_rows_of_mixed_types_become_text() -> None:
@@ -123,3 +120,17 @@ def test_rows_of_mixed_types_become_text() -> None:
 def test_safe_url_hides_the_password() -> None:
     assert safe_url("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
     assert safe_url("::not a url") == "<unparsable url>"
+
+
+def test_a_query_without_an_email_column_is_refused_before_any_row(tmp_path) -> None:
+    import duckdb
+
+    from leads_import.errors import NoEmailColumnError
+    from leads_import.readers.warehouse import read_source_chunks
+
+    path = tmp_path / "crm.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE people AS SELECT 1 AS id, 'Ann' AS first_name")
+    chunks = read_source_chunks("crm", f"duckdb:///{path}", "SELECT * FROM people", None, None, 100)
+    with pytest.raises(NoEmailColumnError, match="no email column"):
+        next(chunks)

@@ -9,32 +9,37 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 import polars as pl
 
 from leads_import.errors import UnreadableSourceError
-from leads_import.readers.delimited import (
-    CP1252,
+from leads_import.readers.csv_parser import (
     DEFAULT_MAX_RECORD_BYTES,
-    LATIN1,
-    decide_encoding,
+    DelimitedBlock,
     detect_delimiter,
     frame_columns,
-    json_object_keys,
     parse_delimited,
-    parse_ndjson,
-    transcode,
 )
+from leads_import.readers.encoding import CP1252, LATIN1, decide_encoding, transcode
+from leads_import.readers.ndjson import JsonLinesBlock, json_object_keys, parse_ndjson
 
 DEFAULT_CHUNK_BYTES: Final = 64 * 1024 * 1024
 GZIP_MAGIC: Final = b"\x1f\x8b"
 _PROBE_BYTES: Final = 64 * 1024
 _ENCODING_PIECE_BYTES: Final = 8 * 1024 * 1024
+
+
+class _Parse(Protocol):
+    """Parse a UTF-8 buffer that starts at line `first_line` and data row `first_row`."""
+
+    def __call__(
+        self, data: bytes, *, first_line: int, first_row: int, final: bool
+    ) -> DelimitedBlock | JsonLinesBlock: ...
 
 
 def is_gzip(path: Path) -> bool:
@@ -115,25 +120,53 @@ class ChunkedFile:
         return transcode(read_pieces(self.path, self.chunk_bytes), self.encoding)
 
     def _delimited_frames(self) -> Iterator[pl.DataFrame]:
-        assert self.delimiter is not None
-        carry, line, row, yielded, wait = b"", 1, 0, False, 0
+        delimiter = self.delimiter
+        assert delimiter is not None
         header: list[str] | None = None
+
+        def parse(data: bytes, *, first_line: int, first_row: int, final: bool) -> DelimitedBlock:
+            nonlocal header
+            block = parse_delimited(
+                data,
+                delimiter=delimiter,
+                header=header,
+                first_line=first_line,
+                first_row=first_row,
+                final=final,
+                max_record_bytes=self.max_record_bytes,
+            )
+            header = block.header
+            return block
+
+        yield from self._frames(parse)
+
+    def _ndjson_frames(self) -> Iterator[pl.DataFrame]:
+        seen = set(self.keys)
+
+        def collect_keys(frame: pl.DataFrame) -> None:
+            new_keys = [key for key in json_object_keys(frame) if key not in seen]
+            self.keys.extend(new_keys)
+            seen.update(new_keys)
+
+        yield from self._frames(parse_ndjson, collect_keys)
+
+    def _frames(
+        self, parse: _Parse, on_frame: Callable[[pl.DataFrame], None] | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Parse the pieces, each after the incomplete record left by the one before.
+
+        A piece that ends no record is parsed again once the buffer has doubled, so a long
+        record costs a few parses, not one per piece. `on_frame` sees each frame before it is
+        yielded. At least one frame (possibly empty) is yielded.
+        """
+        carry, line, row, yielded, wait = b"", 1, 0, False, 0
         for piece, final in self._utf8_pieces():
             buffer = carry + piece if carry else piece
             del piece
             if len(buffer) < wait and not final:  # no record ended yet: parse when doubled
                 carry = buffer
                 continue
-            block = parse_delimited(
-                buffer,
-                delimiter=self.delimiter,
-                header=header,
-                first_line=line,
-                first_row=row,
-                final=final,
-                max_record_bytes=self.max_record_bytes,
-            )
-            header = block.header
+            block = parse(buffer, first_line=line, first_row=row, final=final)
             carry = buffer[block.consumed :]
             if len(carry) > self.max_record_bytes:  # one record would fill memory: give up
                 raise _too_long(self.path, line + block.lines, self.max_record_bytes)
@@ -143,30 +176,8 @@ class ChunkedFile:
             del block, buffer
             if box[0].height or (final and not yielded):
                 yielded = True
-                yield box.pop()
-
-    def _ndjson_frames(self) -> Iterator[pl.DataFrame]:
-        carry, line, row, yielded, wait = b"", 1, 0, False, 0
-        seen = set(self.keys)
-        for piece, final in self._utf8_pieces():
-            buffer = carry + piece if carry else piece
-            del piece
-            if len(buffer) < wait and not final:
-                carry = buffer
-                continue
-            block = parse_ndjson(buffer, first_line=line, first_row=row, final=final)
-            carry = buffer[block.consumed :]
-            if len(carry) > self.max_record_bytes:
-                raise _too_long(self.path, line + block.lines, self.max_record_bytes)
-            wait = 0 if block.consumed else 2 * len(buffer)
-            line, row = line + block.lines, row + block.rows
-            box = [block.frame]
-            del block, buffer
-            if box[0].height or (final and not yielded):
-                yielded = True
-                new_keys = [key for key in json_object_keys(box[0]) if key not in seen]
-                self.keys.extend(new_keys)
-                seen.update(new_keys)
+                if on_frame is not None:
+                    on_frame(box[0])
                 yield box.pop()
 
 

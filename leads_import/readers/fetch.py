@@ -13,6 +13,7 @@ DOWNLOAD_CHUNK_BYTES = 1 << 20
 
 
 def is_url(source: str) -> bool:
+    """Whether `source` is an http(s) URL (else it is a local path)."""
     return urlparse(source).scheme in ("http", "https")
 
 

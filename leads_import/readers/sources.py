@@ -1,4 +1,8 @@
-"""Read a source file into the canonical raw frame (one text row per data row)."""
+"""Open a lead file by format and read it as canonical raw frames, chunk by chunk.
+
+Delimited and NDJSON files stream through `chunks`; JSON arrays (read by DuckDB), Parquet and
+XLSX are read as tables of CHUNK_ROWS rows. `read_source` reads a small file whole.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ from leads_import.readers.chunks import (
     iter_delimited_chunks,
     iter_ndjson_chunks,
 )
-from leads_import.readers.delimited import JSON_COLUMN
 from leads_import.readers.formats import detect_format
-from transforms.fields import COLUMN_TO_API, INPUT_ERROR, ROW_INDEX
+from leads_import.readers.ndjson import json_objects_to_raw
+from leads_import.sqlfiles import load_sql
+from transforms.fields import ROW_INDEX
 from transforms.headers import HeaderMapping, map_headers, to_raw_frame
 from transforms.records import frame_as_text
 
@@ -29,62 +34,6 @@ from transforms.records import frame_as_text
 def _require_email(mapping: HeaderMapping, headers: list[str]) -> None:
     if not mapping.has_email:
         raise NoEmailColumnError(headers)
-
-
-def _json_path(key: str) -> str:
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _object_fields_query(mapping: HeaderMapping) -> tuple[str, list[object]]:
-    """SELECT every mapped key as text (nested values as JSON text) plus the first type error.
-
-    Each JSON function takes the list of all paths, so a document is parsed a few times per
-    row rather than a few times per key. DuckDB lists count from 1; `types[1]` is the root's.
-    """
-    used = list(dict.fromkeys([*mapping.columns.values(), *mapping.custom_fields.values()]))
-    position = {key: number for number, key in enumerate(used, start=1)}
-    selects = [ROW_INDEX]
-    for key, number in position.items():
-        selects.append(
-            f"CASE WHEN types[{number + 1}] IN ('ARRAY', 'OBJECT') "
-            f"THEN json_values[{number}]::VARCHAR ELSE text_values[{number}] "
-            f"END AS {_quote(key)}"
-        )
-    type_errors = [
-        INPUT_ERROR,
-        "CASE WHEN types[1] <> 'OBJECT' THEN 'row is not a JSON object' END",
-    ]
-    for column, key in mapping.columns.items():
-        if column in ("custom_fields", "tags"):
-            continue
-        type_errors.append(
-            f"CASE WHEN types[{position[key] + 1}] NOT IN ('VARCHAR', 'NULL') "
-            f"THEN '{COLUMN_TO_API[column]} must be a string' END"
-        )
-    selects.append(f"coalesce({', '.join(type_errors)}) AS {INPUT_ERROR}")
-    paths = [_json_path(key) for key in used]
-    query = (
-        f"SELECT {', '.join(selects)} FROM ("
-        f"SELECT {ROW_INDEX}, {INPUT_ERROR}, json_type(json, ?::VARCHAR[]) AS types, "
-        "json_extract(json, ?::VARCHAR[]) AS json_values, "
-        "json_extract_string(json, ?::VARCHAR[]) AS text_values FROM objects"
-        f") ORDER BY {ROW_INDEX}"
-    )
-    return query, [["$", *paths], paths, paths]
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def json_objects_to_raw(objects: pl.DataFrame, mapping: HeaderMapping) -> pl.DataFrame:
-    """Extract the mapped fields of JSON objects (a frame of row_index, json, input_error)."""
-    if INPUT_ERROR not in objects.columns:
-        objects = objects.with_columns(pl.lit(None, pl.String).alias(INPUT_ERROR))
-    query, params = _object_fields_query(mapping)
-    with duckdb_cursor() as con:
-        con.register("objects", objects.select(ROW_INDEX, JSON_COLUMN, INPUT_ERROR))
-        return to_raw_frame(con.sql(query, params=params).pl(), mapping)
 
 
 CHUNK_ROWS: Final = 200_000  # rows per chunk for formats read as tables (Parquet, XLSX, JSON)
@@ -164,8 +113,7 @@ def _json_array_chunks(path: Path) -> Iterator[pl.DataFrame]:
     with duckdb_cursor() as con:
         try:
             batches = con.sql(
-                "SELECT json::VARCHAR AS json FROM read_json_objects(?, format = 'array')",
-                params=[str(path)],
+                load_sql("duckdb/json_array_objects"), params=[str(path)]
             ).to_arrow_reader(CHUNK_ROWS)
             yield from _numbered(pl.from_arrow(b) for b in batches)
         except duckdb.Error as exc:
@@ -178,9 +126,7 @@ def _open_json_array(path: Path) -> LeadSource:
             keys = [
                 key
                 for (key,) in con.sql(
-                    "SELECT DISTINCT unnest(json_keys(json)) FROM read_json_objects(?, "
-                    "format = 'array') WHERE json_type(json) = 'OBJECT'",
-                    params=[str(path)],
+                    load_sql("duckdb/json_array_keys"), params=[str(path)]
                 ).fetchall()
             ]
         except duckdb.Error as exc:

@@ -20,9 +20,9 @@ import sqlalchemy.exc
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
-from leads_import.db.connection import is_transient
 from leads_import.errors import NoEmailColumnError, UnreadableSourceError
-from leads_import.readers.delimited import frame_columns
+from leads_import.readers.csv_parser import frame_columns
+from leads_import.transient import is_transient
 from transforms.headers import map_headers
 from transforms.watermark import CursorValue
 

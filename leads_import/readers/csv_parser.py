@@ -1,11 +1,9 @@
-"""Parse delimited text (CSV, TSV) and NDJSON held in memory, vectorised over the byte buffer.
+"""Parse delimited text (CSV, TSV) held in memory as UTF-8, vectorised over the byte buffer.
 
-Everything is parsed as UTF-8 bytes: `decide_encoding` picks the source encoding (a byte-order
-mark decides; else valid UTF-8; else cp1252 when it decodes; else Latin-1) and `transcode`
-converts to UTF-8. Records follow RFC 4180 (`"` quotes, `""` escapes, quoted delimiters and
-newlines) with the reading of Python's csv module for a quote inside an unquoted field (it is
-text). The parser is a two-state machine (inside or outside quotes) evaluated with numpy over
-the positions of quotes, newlines and delimiters, never per row in Python.
+Records follow RFC 4180 (`"` quotes, `""` escapes, quoted delimiters and newlines) with the
+reading of Python's csv module for a quote inside an unquoted field (it is text). The parser is
+a two-state machine (inside or outside quotes) evaluated with numpy over the positions of
+quotes, newlines and delimiters, never per row in Python.
 
 A record with more or fewer fields than the header, a quoted field that is never closed, or a
 closing quote followed by text becomes a row error naming its 1-based line. A record with such
@@ -17,8 +15,7 @@ not supported).
 
 from __future__ import annotations
 
-import codecs
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -26,25 +23,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from leads_import.duckdb_session import duckdb_cursor
 from leads_import.errors import UnreadableSourceError
 from transforms.fields import INPUT_ERROR, ROW_INDEX
 
 DELIMITERS: Final[tuple[str, ...]] = (",", "\t", ";", "|")
-JSON_COLUMN: Final = "json"
-
-UTF8: Final = "utf-8"
-UTF8_BOM: Final = "utf-8-sig"
-UTF16_LE: Final = "utf-16-le"
-UTF16_BE: Final = "utf-16-be"
-CP1252: Final = "cp1252"
-LATIN1: Final = "latin-1"
-_BOMS: Final = (
-    (codecs.BOM_UTF8, UTF8_BOM),
-    (codecs.BOM_UTF16_LE, UTF16_LE),
-    (codecs.BOM_UTF16_BE, UTF16_BE),
-)
-_CP1252_UNDEFINED: Final = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 
 # A quoted field still open after this many bytes is taken as unterminated (streaming only).
 DEFAULT_MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
@@ -56,125 +38,6 @@ _MAX_RECOVERY_ROUNDS: Final = 64
 _QUOTE, _NEWLINE, _CR = 0x22, 0x0A, 0x0D
 _UNTERMINATED, _MALFORMED, _RAGGED = 0, 1, 2
 _EMPTY = np.empty(0, np.int64)
-
-
-# --- encodings -------------------------------------------------------------------------------
-
-
-def bom_encoding(head: bytes) -> str | None:
-    """The encoding named by a byte-order mark at the start of `head`, if any."""
-    return next((name for bom, name in _BOMS if head.startswith(bom)), None)
-
-
-def cp1252_decodable(data: bytes) -> bool:
-    """Whether `data` decodes as cp1252 (it has none of the five undefined bytes)."""
-    return not any(byte in data for byte in _CP1252_UNDEFINED)
-
-
-def decide_encoding(pieces: Iterable[bytes]) -> str:
-    """The encoding of a byte stream given in order: BOM, else UTF-8, else cp1252, else Latin-1."""
-    decoder = codecs.getincrementaldecoder(UTF8)()
-    head: bytes | None = b""  # the first bytes, until there are enough to look for a BOM
-    utf8 = cp1252 = True
-    for piece in pieces:
-        if head is not None:
-            head += piece
-            if len(head) < 3:
-                continue
-            piece, head = head, None
-            bom = bom_encoding(piece)
-            if bom is not None:
-                return bom
-        if utf8 and not (piece.isascii() and not decoder.getstate()[0]):
-            try:
-                decoder.decode(piece)
-            except UnicodeDecodeError:
-                utf8 = False
-        cp1252 = cp1252 and cp1252_decodable(piece)
-        if not utf8 and not cp1252:
-            return LATIN1
-    if head:
-        bom = bom_encoding(head)
-        if bom is not None:
-            return bom
-        utf8, cp1252 = _utf8_decodable(head), cp1252_decodable(head)
-    elif utf8:
-        try:
-            decoder.decode(b"", True)
-        except UnicodeDecodeError:
-            utf8 = False
-    return UTF8 if utf8 else CP1252 if cp1252 else LATIN1
-
-
-def _utf8_decodable(data: bytes) -> bool:
-    try:
-        data.decode(UTF8)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def transcode(pieces: Iterable[tuple[bytes, bool]], encoding: str) -> Iterator[tuple[bytes, bool]]:
-    """Convert (piece, is_last) pairs of a stream in `encoding` to UTF-8 pieces, dropping a BOM.
-
-    UTF-8 passes through (`decide_encoding` checked it); after a UTF-8 BOM, which decides
-    without a check, invalid bytes become U+FFFD, as they do in UTF-16.
-    """
-    if encoding == UTF8:
-        yield from pieces
-        return
-    if encoding == UTF8_BOM:
-        yield from _checked_utf8(_strip_bom(pieces))
-        return
-    codec = "utf-16" if encoding in (UTF16_LE, UTF16_BE) else encoding
-    decoder = codecs.getincrementaldecoder(codec)(errors="replace")
-    for piece, final in pieces:
-        box = [decoder.decode(piece, final).encode(UTF8)]  # no reference kept while yielded
-        del piece
-        yield box.pop(), final
-
-
-def _strip_bom(pieces: Iterable[tuple[bytes, bool]]) -> Iterator[tuple[bytes, bool]]:
-    head: bytes | None = b""
-    for piece, final in pieces:
-        if head is not None:
-            head += piece
-            if len(head) < len(codecs.BOM_UTF8) and not final:
-                continue
-            piece, head = head.removeprefix(codecs.BOM_UTF8), None
-        box = [piece]
-        del piece
-        yield box.pop(), final
-
-
-def _checked_utf8(pieces: Iterable[tuple[bytes, bool]]) -> Iterator[tuple[bytes, bool]]:
-    """Pass valid UTF-8 through (a sequence cut at a piece's end moves on); repair the rest."""
-    checker = codecs.getincrementaldecoder(UTF8)()
-    repair = None
-    pending = b""
-    for piece, final in pieces:
-        piece = pending + piece if pending else piece
-        if repair is None:
-            try:
-                if not piece.isascii():
-                    checker.decode(piece, final)
-            except UnicodeDecodeError:
-                repair = codecs.getincrementaldecoder(UTF8)(errors="replace")
-        if repair is not None:
-            pending = b""
-            box = [repair.decode(piece, final).encode(UTF8)]
-        else:
-            pending = checker.getstate()[0]
-            checker.reset()
-            box = [piece[: len(piece) - len(pending)] if pending else piece]
-        del piece
-        yield box.pop(), final
-
-
-def to_utf8(data: bytes, encoding: str | None = None) -> tuple[bytes, str]:
-    """The UTF-8 bytes of a whole buffer and the encoding it was read as (decided when None)."""
-    encoding = encoding or decide_encoding([data])
-    return b"".join(piece for piece, _ in transcode([(data, True)], encoding)), encoding
 
 
 # --- the record layout -----------------------------------------------------------------------
@@ -689,91 +552,3 @@ def detect_delimiter(sample: bytes, *, final: bool = True, default: str = ",") -
         if best is None or score > best:
             best, choice = score, candidate
     return choice
-
-
-# --- NDJSON ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JsonLinesBlock:
-    """One parsed piece of NDJSON and where the next piece continues."""
-
-    frame: pl.DataFrame  # row_index, json (an object's text, null for a bad line), input_error
-    consumed: int  # bytes used; the rest starts an incomplete line
-    lines: int  # newlines within the consumed bytes
-    rows: int  # data rows (non-blank lines) in `frame`
-
-
-_VALIDATE_JSON_LINES: Final = """
-SELECT
-    row_index,
-    CASE WHEN is_object THEN json END AS json,
-    CASE WHEN NOT is_object THEN 'line ' || line || ': not a valid JSON object' END AS input_error
-FROM (
-    SELECT
-        row_index,
-        line,
-        json,
-        coalesce(CASE WHEN json_valid(json) THEN json_type(json) END = 'OBJECT', false)
-            AS is_object
-    FROM lines
-)
-"""
-
-
-def parse_ndjson(
-    data: bytes, *, first_line: int = 1, first_row: int = 0, final: bool = True
-) -> JsonLinesBlock:
-    """Split UTF-8 NDJSON into lines (blank ones skipped); lines that are not objects are errors."""
-    buf = np.frombuffer(data, np.uint8)
-    newlines = np.flatnonzero(buf == _NEWLINE)
-    ends = newlines + 1
-    if final and buf.size and (not ends.size or ends[-1] < buf.size):
-        ends = np.append(ends, buf.size)
-    consumed = int(ends[-1]) if ends.size else 0
-    offsets = np.concatenate(([0], ends))
-    large = consumed >= np.iinfo(np.int32).max
-    text = pa.Array.from_buffers(
-        pa.large_string() if large else pa.string(),
-        ends.size,
-        [None, pa.py_buffer(offsets if large else offsets.astype(np.int32)), pa.py_buffer(data)],
-    )
-    lines = (
-        pl.DataFrame({JSON_COLUMN: pl.from_arrow(text)})
-        .with_columns(
-            pl.col(JSON_COLUMN).str.strip_chars(),
-            (first_line + pl.int_range(pl.len(), dtype=pl.Int64)).alias("line"),
-        )
-        .filter(pl.col(JSON_COLUMN).str.len_bytes() > 0)
-        .with_columns((first_row + pl.int_range(pl.len(), dtype=pl.Int64)).alias(ROW_INDEX))
-    )
-    with duckdb_cursor() as con:
-        con.register("lines", lines)
-        frame = con.sql(_VALIDATE_JSON_LINES).pl()
-    frame = frame.select(
-        pl.col(ROW_INDEX).cast(pl.Int64), pl.col(JSON_COLUMN), pl.col(INPUT_ERROR).cast(pl.String)
-    )
-    count = int(np.searchsorted(newlines, consumed))
-    return JsonLinesBlock(frame, consumed, count, frame.height)
-
-
-_OBJECT_KEYS: Final = """
-WITH key_sets AS (
-    SELECT json_keys(json) AS keys, min(row_index) AS first_row
-    FROM objects
-    WHERE json IS NOT NULL
-    GROUP BY ALL
-)
-SELECT key FROM (
-    SELECT first_row, unnest(keys) AS key, unnest(range(len(keys))) AS pos FROM key_sets
-)
-GROUP BY key
-ORDER BY min(first_row), arg_min(pos, first_row)
-"""
-
-
-def json_object_keys(objects: pl.DataFrame) -> list[str]:
-    """The keys of the JSON objects in column `json`, in order of first appearance."""
-    with duckdb_cursor() as con:
-        con.register("objects", objects.select(ROW_INDEX, JSON_COLUMN))
-        return [key for (key,) in con.sql(_OBJECT_KEYS).fetchall()]
