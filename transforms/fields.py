@@ -1,45 +1,107 @@
-"""The lead's fields, their limits and the header spellings that map to them (SPEC 1, 3)."""
+"""The lead's fields, their limits and the header spellings that map to them (SPEC 1, 3).
+
+`LEAD_FIELDS` is the one definition of a lead's fields; every other field constant here, the
+HTTP API's models and validation, and the README's header table derive from it. The SQL
+statements list the columns by hand: tests/test_field_schema.py checks them against it.
+`leads headers` prints the README's table of header spellings (`--readme README.md` updates it).
+"""
 
 from __future__ import annotations
 
-from typing import Final
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+FieldKind = Literal["email", "text", "url", "status", "json_object", "tags"]
+
+
+def header_key(header: str) -> str:
+    """Return the comparison key of a column header: lower case without spaces, `_` and `-`."""
+    return "".join(ch for ch in header.strip().lower() if ch not in " _-")
+
+
+@dataclass(frozen=True)
+class LeadField:
+    """One field of a lead: its API and column names, kind, length limit and header spellings.
+
+    `kind` decides the checks: `url` is text without whitespace inside, `status` one of
+    `choices`, `json_object` a JSON object, `tags` a list of strings. `limit` is the maximum
+    length in characters (of each tag for `tags`; None: no limit). `headers` are the file
+    header spellings that map to the field, as `header_key` writes them.
+    """
+
+    column: str
+    api_name: str
+    kind: FieldKind
+    limit: int | None
+    headers: tuple[str, ...]
+    choices: tuple[str, ...] = ()
+
+
+# In the order of SPEC section 1, which is also the column order of the COPY into `leads`.
+LEAD_FIELDS: Final[tuple[LeadField, ...]] = (
+    LeadField(
+        "email", "email", "email", 254,
+        ("email", "emailaddress", "mail", "workemail", "businessemail", "emailid"),
+    ),
+    LeadField(
+        "first_name", "firstName", "text", 255, ("firstname", "first", "givenname", "forename")
+    ),
+    LeadField("last_name", "lastName", "text", 255, ("lastname", "last", "surname", "familyname")),
+    LeadField(
+        "company", "company", "text", 255,
+        ("company", "companyname", "organization", "organisation", "account", "employer"),
+    ),
+    LeadField("title", "title", "text", 255, ("title", "jobtitle", "position", "role")),
+    LeadField(
+        "phone", "phone", "text", 50,
+        ("phone", "phonenumber", "mobile", "mobilephone", "telephone", "tel"),
+    ),
+    LeadField(
+        "linkedin_url", "linkedinUrl", "url", 2048,
+        ("linkedinurl", "linkedin", "personlinkedinurl", "linkedinprofile"),
+    ),
+    LeadField(
+        "website", "website", "url", 2048,
+        ("website", "websiteurl", "companywebsite", "url", "domain"),
+    ),
+    LeadField("notes", "notes", "text", 10_000, ("notes", "note", "comments", "comment")),
+    LeadField("source", "source", "text", 255, ("source", "leadsource")),
+    LeadField(
+        "status", "status", "status", None, ("status", "leadstatus"),
+        choices=("active", "bounced", "unsubscribed", "replied"),
+    ),
+    LeadField("custom_fields", "customFields", "json_object", None, ("customfields", "custom")),
+    LeadField("tags", "tags", "tags", 100, ("tags", "tag", "labels")),
+)  # fmt: skip
+
+
+def field_of_kind(kind: FieldKind) -> LeadField:
+    """The lead's only field of `kind` (there is one email, status, customFields and tags)."""
+    (field,) = (field for field in LEAD_FIELDS if field.kind == kind)
+    return field
+
+
+def _limit(field: LeadField) -> int:
+    if field.limit is None:
+        raise ValueError(f"the field {field.api_name} has no length limit")
+    return field.limit
+
 
 # API field name (camelCase) -> column name (snake_case), in the order of SPEC section 1.
-API_TO_COLUMN: Final[dict[str, str]] = {
-    "email": "email",
-    "firstName": "first_name",
-    "lastName": "last_name",
-    "company": "company",
-    "title": "title",
-    "phone": "phone",
-    "linkedinUrl": "linkedin_url",
-    "website": "website",
-    "notes": "notes",
-    "source": "source",
-    "status": "status",
-    "customFields": "custom_fields",
-    "tags": "tags",
-}
+API_TO_COLUMN: Final[dict[str, str]] = {field.api_name: field.column for field in LEAD_FIELDS}
 COLUMN_TO_API: Final[dict[str, str]] = {column: api for api, column in API_TO_COLUMN.items()}
 
-# Plain text columns with their maximum length in characters.
+# Plain text columns (URLs included) with their maximum length in characters.
 TEXT_LIMITS: Final[dict[str, int]] = {
-    "first_name": 255,
-    "last_name": 255,
-    "company": 255,
-    "title": 255,
-    "phone": 50,
-    "linkedin_url": 2048,
-    "website": 2048,
-    "notes": 10_000,
-    "source": 255,
+    field.column: _limit(field) for field in LEAD_FIELDS if field.kind in ("text", "url")
 }
 TEXT_COLUMNS: Final[tuple[str, ...]] = tuple(TEXT_LIMITS)
-URL_COLUMNS: Final[tuple[str, ...]] = ("linkedin_url", "website")
-MAX_EMAIL_LENGTH: Final = 254
-MAX_TAG_LENGTH: Final = 100
+URL_COLUMNS: Final[tuple[str, ...]] = tuple(f.column for f in LEAD_FIELDS if f.kind == "url")
+MAX_EMAIL_LENGTH: Final[int] = _limit(field_of_kind("email"))
+MAX_TAG_LENGTH: Final[int] = _limit(field_of_kind("tags"))
 
-STATUSES: Final[tuple[str, ...]] = ("active", "bounced", "unsubscribed", "replied")
+STATUSES: Final[tuple[str, ...]] = field_of_kind("status").choices
 DEFAULT_STATUS: Final = "active"
 
 # The canonical staged frame: every input column as text (custom_fields and tags as raw cells).
@@ -62,31 +124,35 @@ SOURCE_API: Final = "api"
 SOURCE_FILE: Final = "csv_import"
 SOURCE_WAREHOUSE: Final = "warehouse_sync"
 
-CUSTOM_FIELD_PREFIX: Final = "customfields."
+# Headers `customFields.<key>` (compared lower-cased) gather into customFields.
+CUSTOM_FIELD_PREFIX: Final = f"{field_of_kind('json_object').api_name.lower()}."
 
 # Header spellings, compared after lower-casing and removing spaces, `_` and `-`.
 HEADER_ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    "email": ("email", "emailaddress", "mail", "workemail", "businessemail", "emailid"),
-    "first_name": ("firstname", "first", "givenname", "forename"),
-    "last_name": ("lastname", "last", "surname", "familyname"),
-    "company": ("company", "companyname", "organization", "organisation", "account", "employer"),
-    "title": ("title", "jobtitle", "position", "role"),
-    "phone": ("phone", "phonenumber", "mobile", "mobilephone", "telephone", "tel"),
-    "linkedin_url": ("linkedinurl", "linkedin", "personlinkedinurl", "linkedinprofile"),
-    "website": ("website", "websiteurl", "companywebsite", "url", "domain"),
-    "notes": ("notes", "note", "comments", "comment"),
-    "source": ("source", "leadsource"),
-    "status": ("status", "leadstatus"),
-    "custom_fields": ("customfields", "custom"),
-    "tags": ("tags", "tag", "labels"),
+    field.column: field.headers for field in LEAD_FIELDS
 }
-
-
-def header_key(header: str) -> str:
-    """Return the comparison key of a column header: lower case without spaces, `_` and `-`."""
-    return "".join(ch for ch in header.strip().lower() if ch not in " _-")
-
-
 HEADER_TO_COLUMN: Final[dict[str, str]] = {
     alias: column for column, aliases in HEADER_ALIASES.items() for alias in aliases
 }
+
+# The README section holding header_table()'s output.
+README_HEADERS_HEADING: Final = "### Recognised column headers"
+
+
+def header_table() -> str:
+    """The markdown table of every field's header spellings, as the README shows it."""
+    rows = ["| field | column | recognised headers |", "|---|---|---|"]
+    for field in LEAD_FIELDS:
+        headers = ", ".join(f"`{header}`" for header in field.headers)
+        rows.append(f"| `{field.api_name}` | `{field.column}` | {headers} |")
+    return "\n".join(rows)
+
+
+def with_header_table(readme: str) -> str:
+    """The README text with the table under README_HEADERS_HEADING replaced by header_table()."""
+    heading = re.escape(README_HEADERS_HEADING)
+    pattern = re.compile(rf"(^{heading}\n(?:(?!#|\|).*\n)*)(?:\|.*\n)+", re.MULTILINE)
+    updated, found = pattern.subn(lambda m: m.group(1) + header_table() + "\n", readme, count=1)
+    if not found:
+        raise ValueError(f"no table under {README_HEADERS_HEADING!r}")
+    return updated

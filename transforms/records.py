@@ -22,7 +22,6 @@ from transforms.fields import (
 from transforms.headers import HeaderMapping, map_headers, to_raw_frame
 from transforms.normalise import MAX_JSON_DEPTH
 
-_TEXT_FIELDS = tuple(api for api in API_TO_COLUMN if api not in ("customFields", "tags"))
 _TO_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 # Values orjson encodes as the standard library does (floats are left to it: NaN must fail;
 # so are subclasses, datetimes and the other types only orjson knows).

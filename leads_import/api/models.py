@@ -4,13 +4,16 @@ Lead inputs are TypedDicts so that validation hands the engine plain dicts (no m
 build and dump per row). Validation is strict: a number where text belongs is a 422 naming the
 field and the lead's index, not a row error; what the engine checks per row (email format,
 lengths, status values) stays a row error in the report, as for every other entry point.
+
+The lead's fields, their order, kinds and limits come from `transforms.fields.LEAD_FIELDS`: a
+field added there appears in every lead model below, described by its kind.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, Required
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypedDict
 
@@ -19,23 +22,63 @@ from leads_import.api.settings import (
     MAX_LEAD_IDS_PER_REQUEST,
     MAX_LEADS_PER_REQUEST,
 )
+from transforms.fields import (
+    DEFAULT_STATUS,
+    LEAD_FIELDS,
+    MAX_EMAIL_LENGTH,
+    MAX_TAG_LENGTH,
+    SOURCE_API,
+    STATUSES,
+    TEXT_LIMITS,
+    FieldKind,
+    LeadField,
+)
 
 _STRICT = ConfigDict(strict=True, extra="allow")
 
-Text = Annotated[str | None, Field(description="Text; surrounding whitespace is stripped.")]
+# The Python type of each kind of field (transforms.fields); None is allowed where a field may be
+# left out or cleared.
+_VALUE_TYPES: dict[FieldKind, Any] = {
+    "email": str,
+    "text": str,
+    "url": str,
+    "status": str,
+    "json_object": dict[str, Any],
+    "tags": list[str],
+}
+
+
+def _count(number: int) -> str:
+    """A number as the descriptions write it: with a thousands separator from five digits on."""
+    return f"{number:,}" if number >= 10_000 else str(number)
+
+
+def _one_of(values: tuple[str, ...], default: str | None = None) -> str:
+    """The values quoted as code and joined: `a` (the default), `b` or `c`."""
+    named = [f"`{value}` (the default)" if value == default else f"`{value}`" for value in values]
+    return f"{', '.join(named[:-1])} or {named[-1]}"
+
+
+def _text(field: LeadField) -> Any:
+    """A text field's type, its limit (and for a URL the whitespace rule) as the description."""
+    limit = f"At most {_count(TEXT_LIMITS[field.column])} characters"
+    rule = ", no whitespace inside" if field.kind == "url" else ""
+    return Annotated[str | None, Field(description=f"{limit}{rule}.")]
+
+
 EMAIL_FORMAT = {"format": "email"}
 Email = Annotated[
     Annotated[str, Field(json_schema_extra=EMAIL_FORMAT)] | None,
-    Field(description="Required; stored lower-cased (Unicode NFC), at most 254 characters."),
+    Field(
+        description="Required; stored lower-cased (Unicode NFC), "
+        f"at most {_count(MAX_EMAIL_LENGTH)} characters."
+    ),
 ]
-Name = Annotated[str | None, Field(description="At most 255 characters.")]
-Url = Annotated[str | None, Field(description="At most 2048 characters, no whitespace inside.")]
 Status = Annotated[
     str | None,
     Field(
-        description="`active` (the default), `bounced`, `unsubscribed` or `replied`; "
-        "case-insensitive.",
-        examples=["active"],
+        description=f"{_one_of(STATUSES, DEFAULT_STATUS)}; case-insensitive.",
+        examples=[DEFAULT_STATUS],
     ),
 ]
 CustomFields = Annotated[
@@ -44,37 +87,59 @@ CustomFields = Annotated[
 Tags = Annotated[
     list[str] | None,
     Field(
-        description="Strings, each trimmed (at most 100 characters); empty ones and repeats "
-        "are dropped."
+        description=f"Strings, each trimmed (at most {_count(MAX_TAG_LENGTH)} characters); "
+        "empty ones and repeats are dropped."
     ),
 ]
-Hidden = SkipJsonSchema[str | None]  # snake_case spellings, accepted like the Python API's
+_BY_KIND: dict[FieldKind, Any] = {
+    "email": Email,
+    "status": Status,
+    "json_object": CustomFields,
+    "tags": Tags,
+}
 
 
-class LeadInput(TypedDict, total=False):
+def _input_type(field: LeadField) -> Any:
+    """A field's type in a lead input, described by its kind."""
+    return _text(field) if field.kind in ("text", "url") else _BY_KIND[field.kind]
+
+
+def _lead_fields(**overrides: Any) -> dict[str, Any]:
+    """Every field of a lead by API name, in SPEC order, typed by its kind unless overridden."""
+    if unknown := overrides.keys() - {field.api_name for field in LEAD_FIELDS}:
+        raise ValueError(f"no such lead fields: {sorted(unknown)}")
+    return {
+        field.api_name: overrides.get(field.api_name) or _input_type(field) for field in LEAD_FIELDS
+    }
+
+
+# The snake_case column names an import also accepts (like the Python API), left out of the
+# documentation.
+_SNAKE_CASE_SPELLINGS = {
+    field.column: NotRequired[SkipJsonSchema[_VALUE_TYPES[field.kind] | None]]
+    for field in LEAD_FIELDS
+    if field.column != field.api_name
+}
+
+
+InputSource = Annotated[
+    str | None,
+    Field(
+        description=f"Where the lead came from; default `{SOURCE_API}`. "
+        f"At most {_count(TEXT_LIMITS['source'])}."
+    ),
+]
+_LeadInputFields = TypedDict(  # type: ignore[misc]
+    "_LeadInputFields",
+    {**_lead_fields(source=InputSource), **_SNAKE_CASE_SPELLINGS},
+    total=False,
+)
+
+
+class LeadInput(_LeadInputFields, total=False):
     """One lead of an import (SPEC section 1). Unknown fields are ignored with a warning."""
 
     __pydantic_config__ = _STRICT  # type: ignore[misc]
-
-    email: Email
-    firstName: Name
-    lastName: Name
-    company: Name
-    title: Name
-    phone: Annotated[str | None, Field(description="At most 50 characters.")]
-    linkedinUrl: Url
-    website: Url
-    notes: Annotated[str | None, Field(description="At most 10,000 characters.")]
-    source: Annotated[
-        str | None, Field(description="Where the lead came from; default `api`. At most 255.")
-    ]
-    status: Status
-    customFields: CustomFields
-    tags: Tags
-    first_name: NotRequired[Hidden]
-    last_name: NotRequired[Hidden]
-    linkedin_url: NotRequired[Hidden]
-    custom_fields: NotRequired[SkipJsonSchema[dict[str, Any] | None]]
 
 
 class LeadCreate(LeadInput, total=False):
@@ -87,34 +152,24 @@ class LeadCreate(LeadInput, total=False):
     ]
 
 
-class LeadPatch(TypedDict, total=False):
+PatchEmail = Annotated[
+    str,
+    Field(
+        description="A new email; must not be another active lead's.",
+        json_schema_extra=EMAIL_FORMAT,
+    ),
+]
+PatchStatus = Annotated[str, Field(description=f"{_one_of(STATUSES)}; case-insensitive.")]
+_LeadPatchFields = TypedDict(  # type: ignore[misc]
+    "_LeadPatchFields", _lead_fields(email=PatchEmail, status=PatchStatus), total=False
+)
+
+
+class LeadPatch(_LeadPatchFields, total=False):
     """Fields to change; a field left out keeps its value, `null` clears it (`customFields`
     becomes `{}`, `tags` `[]`). `customFields` and `tags` replace the stored ones wholly."""
 
     __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
-
-    email: Annotated[
-        str,
-        Field(
-            description="A new email; must not be another active lead's.",
-            json_schema_extra=EMAIL_FORMAT,
-        ),
-    ]
-    firstName: Name
-    lastName: Name
-    company: Name
-    title: Name
-    phone: Annotated[str | None, Field(description="At most 50 characters.")]
-    linkedinUrl: Url
-    website: Url
-    notes: Annotated[str | None, Field(description="At most 10,000 characters.")]
-    source: Annotated[str | None, Field(description="At most 255 characters.")]
-    status: Annotated[
-        str,
-        Field(description="`active`, `bounced`, `unsubscribed` or `replied`; case-insensitive."),
-    ]
-    customFields: CustomFields
-    tags: Tags
 
 
 OnExisting = Literal["skip", "fill_empty", "overwrite"]
@@ -191,26 +246,22 @@ class ImportReport(BaseModel):
     warnings: list[str] | None = Field(None, description="E.g. unknown fields ignored.")
 
 
-class Lead(BaseModel):
-    """A lead as stored."""
+def _stored_type(field: LeadField) -> Any:
+    """A field's type in a stored lead: only the optional text fields can be null."""
+    value_type = _VALUE_TYPES[field.kind]
+    return value_type | None if field.kind in ("text", "url") else value_type
 
-    id: str = Field(description="The lead's id (a string of digits).")
-    email: str
-    firstName: str | None
-    lastName: str | None
-    company: str | None
-    title: str | None
-    phone: str | None
-    linkedinUrl: str | None
-    website: str | None
-    notes: str | None
-    source: str | None
-    status: str
-    customFields: dict[str, Any]
-    tags: list[str]
-    createdAt: str = Field(description="ISO 8601 timestamp.")
-    updatedAt: str = Field(description="ISO 8601 timestamp.")
-    deletedAt: str | None = Field(description="Set once the lead is soft-deleted.")
+
+Lead = create_model(
+    "Lead",
+    __doc__="A lead as stored.",
+    __module__=__name__,
+    id=(str, Field(description="The lead's id (a string of digits).")),
+    **{field.api_name: (_stored_type(field), ...) for field in LEAD_FIELDS},
+    createdAt=(str, Field(description="ISO 8601 timestamp.")),
+    updatedAt=(str, Field(description="ISO 8601 timestamp.")),
+    deletedAt=(str | None, Field(description="Set once the lead is soft-deleted.")),
+)
 
 
 class PageMeta(BaseModel):

@@ -24,19 +24,24 @@ from leads_import.db.ids import parse_id
 from leads_import.db.workspaces import Workspace
 from leads_import.engine import ImportReport, PreparedFrames, RunHooks, run_import
 from leads_import.engine.inputs import prepare
-from transforms.fields import API_TO_COLUMN, ERROR_REASON
+from transforms.fields import API_TO_COLUMN, ERROR_REASON, LEAD_FIELDS
 from transforms.records import records_to_raw_frame
 
+# The columns of a `leads` row as the api/*.sql statements return it, and the API's keys for them.
 LEAD_COLUMNS: Final = (
-    "id", "email", "first_name", "last_name", "company", "title", "phone", "linkedin_url",
-    "website", "notes", "source", "status", "custom_fields", "tags", "created_at",
-    "updated_at", "deleted_at",
-)  # fmt: skip
+    "id",
+    *(field.column for field in LEAD_FIELDS),
+    "created_at",
+    "updated_at",
+    "deleted_at",
+)
 _LEAD_KEYS: Final = (
-    "id", "email", "firstName", "lastName", "company", "title", "phone", "linkedinUrl",
-    "website", "notes", "source", "status", "customFields", "tags", "createdAt", "updatedAt",
+    "id",
+    *(field.api_name for field in LEAD_FIELDS),
+    "createdAt",
+    "updatedAt",
     "deletedAt",
-)  # fmt: skip
+)
 
 
 def _timestamp(value: dt.datetime | None) -> str | None:

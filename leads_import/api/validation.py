@@ -16,20 +16,33 @@ import orjson
 from pydantic import ValidationError
 
 from leads_import.api.models import ImportOptions, ImportRequest
+from transforms.fields import LEAD_FIELDS, FieldKind
 
-# The type each lead field must have (None is always allowed, and `tags` holds strings); other
-# keys may hold anything.
-_TEXT_KEYS: Final = (
-    "email", "firstName", "lastName", "company", "title", "phone", "linkedinUrl", "website",
-    "notes", "source", "status", "first_name", "last_name", "linkedin_url",
-)  # fmt: skip
-LEAD_FIELD_TYPES: Final[dict[str, type]] = {
-    **dict.fromkeys(_TEXT_KEYS, str),
-    "customFields": dict,
-    "custom_fields": dict,
+# The type each lead field must have (None is always allowed, and `tags` holds strings), under
+# its API name and, where that differs, its snake_case column name (accepted like the Python
+# API's); other keys may hold anything.
+_KIND_TYPES: Final[dict[FieldKind, type]] = {
+    "email": str,
+    "text": str,
+    "url": str,
+    "status": str,
+    "json_object": dict,
     "tags": list,
 }
-
+_TEXT_FIELDS: Final = tuple(field for field in LEAD_FIELDS if _KIND_TYPES[field.kind] is str)
+_TEXT_KEYS: Final = (
+    *(field.api_name for field in _TEXT_FIELDS),
+    *(field.column for field in _TEXT_FIELDS if field.column != field.api_name),
+)
+LEAD_FIELD_TYPES: Final[dict[str, type]] = {
+    **dict.fromkeys(_TEXT_KEYS, str),
+    **{
+        key: _KIND_TYPES[field.kind]
+        for field in LEAD_FIELDS
+        if field not in _TEXT_FIELDS
+        for key in (field.api_name, field.column)
+    },
+}
 
 _ALLOWED_TYPES: Final = {
     key: frozenset({kind, type(None)}) for key, kind in LEAD_FIELD_TYPES.items()

@@ -157,6 +157,21 @@ def _api_keys(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _headers(readme: str | None) -> int:
+    from transforms.fields import header_table, with_header_table
+
+    if readme is None:
+        print(header_table())
+        return EXIT_OK
+    path = Path(readme)
+    try:
+        path.write_text(with_header_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+    except (OSError, ValueError) as error:
+        raise UnreadableSourceError(f"cannot update {readme}: {error}") from None
+    print(f"updated the header table in {readme}")
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
     from leads_import.db import connection as database
     from leads_import.db import schema, workspaces
@@ -184,6 +199,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "api-key":
         return _api_keys(args)
+    if args.command == "headers":
+        return _headers(args.readme)
     if args.command == "db" and args.db_command == "stop":
         stopped = database.stop_embedded()
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")

@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     key_list.add_argument("--workspace", metavar="SLUG", help="only this workspace's keys")
     key_list.add_argument("--json", action="store_true", help="print the keys as JSON")
 
+    headers = commands.add_parser(
+        "headers", help="the column headers recognised for each lead field (a markdown table)"
+    )
+    headers.add_argument(
+        "--readme", metavar="PATH", help="rewrite that README's table instead of printing it"
+    )
+
     delete = commands.add_parser("delete", help="soft delete leads by email")
     delete.add_argument("--workspace", required=True, metavar="SLUG")
     delete.add_argument("emails", nargs="+", metavar="EMAIL")
