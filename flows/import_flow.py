@@ -10,24 +10,116 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from flows.artifacts import ProgressArtifact, artifact_key, publish_report
-from flows.parameters import FileImport
 from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
 from leads_import.db.connection import transaction
 from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, replayed_report
+from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.db.workspaces import resolve_workspace
-from leads_import.engine import ImportReport, PreparedFiles, run_import
+from leads_import.engine import ImportOptions, ImportReport, OnExisting, PreparedFiles, run_import
 from leads_import.errors import EmptyInputError
 from leads_import.progress import reporter
 from leads_import.readers.fetch import fetch_to
 from leads_import.readers.sources import open_source
+from transforms.fields import SOURCE_FILE
 from transforms.report import escape_formulas, outcome_rows
+
+Format = Literal["csv", "tsv", "json", "ndjson", "parquet", "xlsx"]
+
+WORKSPACE = Field(
+    DEFAULT_WORKSPACE,
+    min_length=1,
+    description="Slug of the workspace to import into (`default` is created on first use).",
+)
+RESTORE = Field(
+    True,
+    description="Restore soft-deleted leads whose email comes back (SPEC 4); off: duplicates.",
+)
+DRY_RUN = Field(False, description="Classify and report, write nothing.")
+ON_EXISTING = Field(
+    "skip",
+    description=(
+        "What to do with a row whose email already has an active lead: `skip` (a duplicate, "
+        "the contract), `fill_empty` (store given fields where the lead has none) or "
+        "`overwrite` (given fields replace stored ones). Changed leads count as `updated`."
+    ),
+)
+
+
+class FlowParameters(BaseModel):
+    """The parameters of a flow: the Prefect UI renders them as a form, and deployments check
+    runs against them (`enforce_parameter_schema`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def audit_parameters(self) -> dict[str, Any]:
+        """What the run records in `import_runs.parameters` (secrets left out)."""
+        return self.model_dump(mode="json")
+
+
+class FileImport(FlowParameters):
+    """Import one file of leads into a workspace."""
+
+    source: str = Field(
+        min_length=1,
+        description=(
+            "Path of the file on the machine running the flow, or an http(s) URL to download. "
+            "The extension picks the reader (.csv .tsv .json .ndjson .jsonl .parquet .xlsx, "
+            "optionally .gz) unless `format` is set."
+        ),
+    )
+    workspace: str = WORKSPACE
+    format: Format | None = Field(None, description="The reader to use, whatever the file name.")
+    sheet: str | None = Field(None, description="XLSX sheet to read (default: the first).")
+    restore_soft_deleted: bool = RESTORE
+    on_existing: OnExisting = ON_EXISTING
+    dry_run: bool = DRY_RUN
+    commit_every: PositiveInt | None = Field(
+        None,
+        description=(
+            "Commit every N rows instead of once at the end (long backfills: a failure keeps "
+            "the committed part, and running again resumes since those rows are duplicates)."
+        ),
+    )
+    outcomes: str | None = Field(
+        None, description="Path of a CSV file to write every row's outcome to."
+    )
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description=(
+            "A run with a key that already committed returns that run's report and writes "
+            "nothing; the same key with another file or other options is refused."
+        ),
+    )
+
+    def options(self) -> ImportOptions:
+        """The engine's options for this request."""
+        return ImportOptions(
+            restore_soft_deleted=self.restore_soft_deleted,
+            dry_run=self.dry_run,
+            on_existing=self.on_existing,
+            default_source=SOURCE_FILE,
+            commit_every=self.commit_every,
+        )
+
+    def fingerprint_parts(self) -> list[str]:
+        """The options an idempotency key is bound to, besides the file's bytes."""
+        return [
+            self.workspace,
+            str(self.format),
+            str(self.sheet),
+            str(self.restore_soft_deleted),
+            self.on_existing,
+        ]
 
 
 @task(name="fetch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])

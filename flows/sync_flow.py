@@ -20,20 +20,36 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from psycopg2.extensions import cursor as Cursor
+from pydantic import Field, PositiveInt
 
 from flows.artifacts import ProgressArtifact, artifact_key
-from flows.import_flow import publish
-from flows.parameters import WarehouseSync
+from flows.import_flow import (
+    DRY_RUN,
+    ON_EXISTING,
+    RESTORE,
+    WORKSPACE,
+    FlowParameters,
+    publish,
+)
 from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
 from leads_import.db.connection import transaction
 from leads_import.db.runs import KIND_SYNC, RunAudit
 from leads_import.db.schema import ensure_schema
 from leads_import.db.sync_state import read_sync_state, save_watermark
 from leads_import.db.workspaces import DEFAULT_WORKSPACE, Workspace, find_workspace
-from leads_import.engine import ImportReport, PreparedFiles, RunHooks, SyncState, run_import
+from leads_import.engine import (
+    ImportOptions,
+    ImportReport,
+    OnExisting,
+    PreparedFiles,
+    RunHooks,
+    SyncState,
+    run_import,
+)
 from leads_import.errors import SyncConflictError, UnreadableSourceError, WorkspaceNotFoundError
 from leads_import.progress import reporter
 from leads_import.readers.warehouse import read_source_chunks
+from transforms.fields import SOURCE_WAREHOUSE
 from transforms.watermark import (
     WatermarkTypeError,
     decode_watermark,
@@ -42,6 +58,70 @@ from transforms.watermark import (
 )
 
 Watermark = dict[str, str]  # the JSON form of transforms.watermark
+
+
+class WarehouseSync(FlowParameters):
+    """Import the rows of a SQL query on a warehouse, incrementally by a cursor column."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Name of this sync; its watermark is kept per (workspace, name).",
+    )
+    source_url: str = Field(
+        min_length=1,
+        description=(
+            "SQLAlchemy URL of the source database, e.g. postgresql+psycopg2://user@host/db or "
+            "duckdb:///path/to/file.duckdb. Keep passwords in a Prefect Secret block and "
+            "reference it from the deployment."
+        ),
+    )
+    query: str = Field(
+        min_length=1,
+        description=(
+            "A SELECT whose columns are named like lead fields (email, first_name or firstName, "
+            "…; other columns are ignored with a warning). Do not filter on the cursor: the "
+            "flow wraps the query and adds `WHERE cursor > watermark`."
+        ),
+    )
+    cursor_column: str | None = Field(
+        None,
+        description=(
+            "Column whose values only grow for new or changed rows (such as updated_at). Each "
+            "run imports rows beyond the stored watermark and advances it in the same "
+            "transaction as the leads. Empty: every run reads everything."
+        ),
+    )
+    workspace: str = WORKSPACE
+    restore_soft_deleted: bool = RESTORE
+    on_existing: OnExisting = ON_EXISTING
+    dry_run: bool = DRY_RUN
+    chunk_rows: PositiveInt = Field(
+        200_000, description="Rows fetched from the source per chunk (bounds memory)."
+    )
+
+    def options(self) -> ImportOptions:
+        """The engine's options for this request."""
+        return ImportOptions(
+            restore_soft_deleted=self.restore_soft_deleted,
+            dry_run=self.dry_run,
+            on_existing=self.on_existing,
+            default_source=SOURCE_WAREHOUSE,
+        )
+
+    def audit_parameters(self) -> dict[str, Any]:
+        dumped = super().audit_parameters()
+        dumped["source_url"] = _hide_password(self.source_url)
+        return dumped
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: record nothing of it
+        return "<unparsable url>"
 
 
 @dataclass

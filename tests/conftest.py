@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL (DATABASE_URL, else the embedded server) and workspaces."""
+"""Shared fixtures: a real PostgreSQL (DATABASE_URL, else the embedded server), a fresh database
+per session, workspaces, the session's Prefect server. Helpers live in tests/support."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -18,21 +18,10 @@ import flows  # noqa: F401  (Prefect's offline defaults, before Prefect is impor
 from leads_import.db.connection import connect
 from leads_import.db.schema import init_schema
 from leads_import.db.settings import DATA_DIR_ENV
-from leads_import.db.workspaces import Workspace, create_workspace
-
-REPO = Path(__file__).resolve().parent.parent
-TEST_DATA_DIR = REPO / ".cache" / "test-data"
-# tests/data/leads.csv written in every other supported format: the same six leads.
-OTHER_FORMATS = [
-    "leads.tsv",
-    "leads.json",
-    "leads.ndjson",
-    "leads.parquet",
-    "leads.xlsx",
-    "leads.csv.gz",
-    "leads.json.gz",
-    "leads.ndjson.gz",
-]
+from leads_import.db.workspaces import Workspace
+from tests.support.database import make_workspace
+from tests.support.paths import DATA, TEST_DATA_DIR
+from tests.support.prefect_server import prefect_api_url, reliability_prefect  # noqa: F401
 
 
 def _server_url() -> str:
@@ -81,11 +70,6 @@ def db(database_url: str) -> Iterator[psycopg2.extensions.connection]:
     conn.close()
 
 
-def make_workspace(db, contact_limit: int | None = None) -> Workspace:
-    slug = f"ws-{uuid.uuid4().hex[:12]}"
-    return create_workspace(db, slug, name=slug, contact_limit=contact_limit)
-
-
 @pytest.fixture
 def workspace(db) -> Workspace:
     """A new, empty workspace with no plan limit."""
@@ -104,9 +88,7 @@ def merge_input(request, monkeypatch) -> str:
 @pytest.fixture
 def http_base_url() -> Iterator[str]:
     """A local HTTP server (a thread) serving tests/data, for URL sources."""
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(Path(__file__).parent / "data")
-    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

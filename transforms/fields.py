@@ -2,7 +2,7 @@
 
 `LEAD_FIELDS` is the one definition of a lead's fields; every other field constant here, the
 HTTP API's models and validation, and the README's header table derive from it. The SQL
-statements list the columns by hand: tests/test_field_schema.py checks them against it.
+statements list the columns by hand: tests/unit/transforms/test_fields.py checks them against it.
 `leads headers` prints the README's table of header spellings (`--readme README.md` updates it).
 """
 

@@ -80,8 +80,7 @@ def _run_import(args: argparse.Namespace) -> int:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     import flows  # noqa: F401  (Prefect's offline defaults, before Prefect is imported)
-    from flows.import_flow import import_leads_flow
-    from flows.parameters import FileImport
+    from flows.import_flow import FileImport, import_leads_flow
 
     _quiet_request_errors()
     if args.commit_every is not None and args.commit_every < 1:

@@ -3,7 +3,7 @@
 Run `uv run python tests/data/hostile/make_corpus.py` to regenerate; the output is deterministic.
 Each file is small; the big cases (a 10 MB field, 100k columns, a gzip bomb, deep nesting) are
 written at test time by `make_big.py`. The expected outcome of every file is in
-`tests/test_hostile.py` (`CASES`), and CASES.md lists them for humans.
+`tests/reliability/test_hostile.py` (`CASES`), and CASES.md lists them for humans.
 """
 
 from __future__ import annotations
