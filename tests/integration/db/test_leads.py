@@ -11,7 +11,6 @@ import polars as pl
 import psycopg2
 import psycopg2.errors
 import pytest
-from psycopg2.extras import Json
 
 from leads_import.db.connection import Connection, connect
 from leads_import.db.leads import (
@@ -29,7 +28,7 @@ from leads_import.db.leads import (
 )
 from leads_import.db.workspaces import Workspace
 from leads_import.errors import PlanLimitExceededError
-from tests.support.database import make_workspace
+from tests.support.database import insert_lead, lead, lead_count, make_workspace, query
 from transforms.classify import EXISTING_SCHEMA, classify
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
@@ -52,24 +51,8 @@ def conn(database_url: str) -> Iterator[Connection]:
     connection.close()
 
 
-def query(db, sql: str, params: Any = None) -> list[tuple]:
-    with db.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
-
-
-def insert_lead(db, workspace: Workspace, email: str, **columns: Any) -> int:
-    """Insert a lead (any columns, deleted_at included); return its id."""
-    columns = {"status": "active", **columns}
-    if "custom_fields" in columns:
-        columns["custom_fields"] = Json(columns["custom_fields"])
-    names = ["workspace_id", "email", *columns]
-    placeholders = ", ".join(["%s"] * len(names))
-    sql = f"INSERT INTO leads ({', '.join(names)}) VALUES ({placeholders}) RETURNING id"
-    return query(db, sql, [workspace.id, email, *columns.values()])[0][0]
-
-
-def insert_campaign(db, workspace: Workspace, lead_ids: list[int], lead_count: int) -> int:
+def campaign_with_count(db, workspace: Workspace, lead_ids: list[int], lead_count: int) -> int:
+    """A campaign with these members and the lead_count given (consistent or not)."""
     (campaign_id,) = query(
         db,
         "INSERT INTO campaigns (workspace_id, name, lead_count) VALUES (%s, 'c', %s) RETURNING id",
@@ -78,17 +61,6 @@ def insert_campaign(db, workspace: Workspace, lead_ids: list[int], lead_count: i
     for lead_id in lead_ids:
         query(db, "INSERT INTO campaign_leads VALUES (%s, %s) RETURNING 1", (campaign_id, lead_id))
     return campaign_id
-
-
-def lead_count(db, campaign_id: int) -> int:
-    return query(db, "SELECT lead_count FROM campaigns WHERE id = %s", (campaign_id,))[0][0]
-
-
-def lead(db, lead_id: int) -> dict[str, Any]:
-    with db.cursor() as cur:
-        cur.execute("SELECT * FROM leads WHERE id = %s", (lead_id,))
-        names = [d.name for d in cur.description]
-        return dict(zip(names, cur.fetchone(), strict=True))
 
 
 def classified(
@@ -342,8 +314,8 @@ def test_restore_merges_given_fields_and_counts_campaigns(conn, db, workspace, m
         updated_at=T2024,
     )
     active = insert_lead(db, workspace, "member@x.io")
-    with_it = insert_campaign(db, workspace, [lead_id, active], lead_count=1)
-    without_it = insert_campaign(db, workspace, [active], lead_count=1)
+    with_it = campaign_with_count(db, workspace, [lead_id, active], lead_count=1)
+    without_it = campaign_with_count(db, workspace, [active], lead_count=1)
     rows = to_restore(
         [
             (
@@ -395,8 +367,8 @@ def test_restore_counts_only_leads_it_restores(conn, db, workspace, merge_input)
     active = insert_lead(db, workspace, "r1@x.io", first_name="Active")
     other = make_workspace(db)
     foreign = insert_lead(db, other, "r2@x.io", deleted_at=T2024)
-    campaign = insert_campaign(db, workspace, [deleted, active], lead_count=1)
-    foreign_campaign = insert_campaign(db, other, [foreign], lead_count=0)
+    campaign = campaign_with_count(db, workspace, [deleted, active], lead_count=1)
+    foreign_campaign = campaign_with_count(db, other, [foreign], lead_count=0)
     rows = to_restore(
         [
             (deleted, {}),
@@ -490,8 +462,8 @@ def test_soft_delete_returns_the_emails_deleted_and_lowers_counts(conn, db, work
     insert_lead(db, workspace, "old@x.io", deleted_at=T2021)
     other = make_workspace(db)
     foreign = insert_lead(db, other, "a@x.io")
-    campaign = insert_campaign(db, workspace, [a, b, keep], lead_count=3)
-    foreign_campaign = insert_campaign(db, other, [foreign], lead_count=1)
+    campaign = campaign_with_count(db, workspace, [a, b, keep], lead_count=3)
+    foreign_campaign = campaign_with_count(db, other, [foreign], lead_count=1)
     with conn.cursor() as cur:
         deleted = soft_delete(
             cur, workspace.id, ["b@x.io", "a@x.io", "old@x.io", "missing@x.io", "B@x.io"]
@@ -659,8 +631,8 @@ def test_replace_lead_to_a_taken_email_is_refused(db, workspace):
 def test_soft_delete_lead_by_id(db, workspace):
     lead_id = insert_lead(db, workspace, "a@x.io", first_name="Ann")
     other_member = insert_lead(db, workspace, "b@x.io")
-    campaign = insert_campaign(db, workspace, [lead_id, other_member], lead_count=2)
-    second = insert_campaign(db, workspace, [lead_id], lead_count=1)
+    campaign = campaign_with_count(db, workspace, [lead_id, other_member], lead_count=2)
+    second = campaign_with_count(db, workspace, [lead_id], lead_count=1)
     with db.cursor() as cur:
         row = soft_delete_lead(cur, workspace.id, lead_id)
         assert row[:3] == (lead_id, "a@x.io", "Ann")
@@ -673,7 +645,7 @@ def test_soft_delete_lead_by_id(db, workspace):
 def test_soft_delete_lead_of_another_workspace_is_none(db, workspace):
     other = make_workspace(db)
     foreign = insert_lead(db, other, "a@x.io")
-    campaign = insert_campaign(db, other, [foreign], lead_count=1)
+    campaign = campaign_with_count(db, other, [foreign], lead_count=1)
     with db.cursor() as cur:
         assert soft_delete_lead(cur, workspace.id, foreign) is None
     assert lead(db, foreign)["deleted_at"] is None
