@@ -1,5 +1,6 @@
 """Schema migrations: a new database, the database of an earlier release adopted with its data,
-idempotence, concurrent inits, an upgrade by a later migration, and `leads db init`."""
+idempotence, concurrent inits, an upgrade by a later migration, the upgrade from version 1 to 2
+(the foreign key on leads.workspace_id replaced by triggers), and `leads db init`."""
 
 from __future__ import annotations
 
@@ -25,7 +26,12 @@ except ImportError:
     from leads_import.engine import import_leads
 
 RELEASES = DATA / "migrations"
-FIRST = SchemaUpgrade(0, 1, ("0001_initial",))
+RELEASED = schema.migrations()
+LATEST = len(RELEASED)
+# What an init of a database without a schema (or made by a release before numbered
+# migrations) does: every migration, in order.
+ALL = SchemaUpgrade(0, LATEST, tuple(m.name for m in RELEASED))
+RECORDED = [(m.version, m.name) for m in RELEASED]
 
 
 @pytest.fixture
@@ -93,6 +99,16 @@ def catalog(url: str) -> dict[str, list[tuple[Any, ...]]]:
             "SELECT tablename, indexname, indexdef FROM pg_indexes "
             "WHERE schemaname = 'public' ORDER BY 1, 2",
         ),
+        "triggers": query(
+            url,
+            "SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE NOT tgisinternal ORDER BY 1, 2",
+        ),
+        "functions": query(
+            url,
+            "SELECT proname, pg_get_functiondef(oid) FROM pg_proc "
+            "WHERE pronamespace = 'public'::regnamespace ORDER BY 1",
+        ),
     }
 
 
@@ -152,9 +168,9 @@ def test_a_database_of_the_last_release_is_adopted_with_its_data(new_database) -
     before = contents(url)
     assert all(before.values()), before
 
-    assert init(url) == FIRST
+    assert init(url) == ALL
     assert contents(url) == before
-    assert query(url, "SELECT version, name FROM schema_migrations") == [(1, "0001_initial")]
+    assert query(url, "SELECT version, name FROM schema_migrations ORDER BY 1") == RECORDED
 
     # The engine works on it: a duplicate, a restore (a campaign member) and a new lead.
     leads = [
@@ -178,28 +194,28 @@ def test_an_adopted_database_has_the_schema_of_a_new_one(new_database, release: 
     """Release ead802a had only workspaces, leads and campaigns; be19473 had every table."""
     old, new = new_database(), new_database()
     execute(old, (RELEASES / f"release_{release}.sql").read_text())
-    assert init(old) == FIRST
-    assert init(new) == FIRST
+    assert init(old) == ALL
+    assert init(new) == ALL
     assert catalog(old) == catalog(new)
 
 
 def test_init_on_an_empty_database(new_database) -> None:
     url = new_database()
     upgrade = init(url)
-    assert upgrade == FIRST
-    assert upgrade.summary() == "schema at version 1 (applied: 0001_initial)"
+    assert upgrade == ALL
+    assert upgrade.summary() == f"schema at version {LATEST} (applied: {', '.join(ALL.applied)})"
     assert set(DATA_TABLES) <= {t for (t,) in query(url, "SELECT tablename FROM pg_tables")}
-    assert query(url, "SELECT version, name FROM schema_migrations") == [(1, "0001_initial")]
+    assert query(url, "SELECT version, name FROM schema_migrations ORDER BY 1") == RECORDED
 
 
 @pytest.mark.parametrize("autocommit", [False, True])
 def test_init_twice_changes_nothing(new_database, autocommit: bool) -> None:
     url = new_database()
-    assert init(url, autocommit=autocommit) == FIRST
+    assert init(url, autocommit=autocommit) == ALL
     shape, recorded = catalog(url), query(url, "SELECT * FROM schema_migrations")
     again = init(url, autocommit=autocommit)
-    assert again == SchemaUpgrade(1, 1, ())
-    assert again.summary() == "schema is up to date at version 1"
+    assert again == SchemaUpgrade(LATEST, LATEST, ())
+    assert again.summary() == f"schema is up to date at version {LATEST}"
     assert catalog(url) == shape
     assert query(url, "SELECT * FROM schema_migrations") == recorded
 
@@ -208,8 +224,8 @@ def test_init_twice_changes_nothing(new_database, autocommit: bool) -> None:
 def test_concurrent_inits_apply_each_migration_once(new_database, start: str) -> None:
     """Nine connections set the schema up at once: three by `ensure_schema` (it reads the version
     before it takes the lock, as the first imports of several processes do), three by
-    `init_schema` in a transaction, three in autocommit mode. None fails; one applies 0001, the
-    others wait for it and then find the schema up to date."""
+    `init_schema` in a transaction, three in autocommit mode. None fails; one applies the
+    migrations, the others wait for it and then find the schema up to date."""
     url = new_database()
     if start != "empty":
         execute(url, (RELEASES / f"{start}.sql").read_text())
@@ -238,9 +254,9 @@ def test_concurrent_inits_apply_each_migration_once(new_database, start: str) ->
     assert not errors, errors
     upgrades = [o for o in outcomes if o is not None]
     assert len(outcomes) == threads and len(upgrades) == 6
-    assert set(upgrades) <= {FIRST, SchemaUpgrade(1, 1, ())}, upgrades
-    assert upgrades.count(FIRST) <= 1
-    assert query(url, "SELECT version, name FROM schema_migrations") == [(1, "0001_initial")]
+    assert set(upgrades) <= {ALL, SchemaUpgrade(LATEST, LATEST, ())}, upgrades
+    assert upgrades.count(ALL) <= 1
+    assert query(url, "SELECT version, name FROM schema_migrations ORDER BY 1") == RECORDED
 
 
 @dataclass(frozen=True)
@@ -252,34 +268,95 @@ class InlineMigration(Migration):
 
 
 def test_a_later_migration_upgrades_on_first_use(new_database, monkeypatch) -> None:
-    """A database at version 1 meets a release with 0002: the first `ensure_schema` applies it
-    (in the caller's transaction), a failing 0003 leaves nothing behind."""
+    """A database at the newest version meets a release with one more migration: the first
+    `ensure_schema` applies it (in the caller's transaction), a failing one after it leaves
+    nothing behind."""
     url = new_database()
-    assert init(url) == FIRST
-    released = schema.migrations()
-    second = InlineMigration(2, "0002_workspace_note", "ALTER TABLE workspaces ADD note text;")
-    monkeypatch.setattr(schema, "migrations", lambda: (*released, second))
+    assert init(url) == ALL
+    nxt = LATEST + 1
+    later = InlineMigration(
+        nxt, f"{nxt:04d}_workspace_note", "ALTER TABLE workspaces ADD note text;"
+    )
+    monkeypatch.setattr(schema, "migrations", lambda: (*RELEASED, later))
     conn = connect(url)
     try:
         ensure_schema(conn)
         conn.commit()
-        assert schema.schema_version(conn) == 2
-        broken = InlineMigration(3, "0003_broken", "ALTER TABLE nowhere ADD x int;")
-        monkeypatch.setattr(schema, "migrations", lambda: (*released, second, broken))
+        assert schema.schema_version(conn) == nxt
+        broken = InlineMigration(nxt + 1, f"{nxt + 1:04d}_broken", "ALTER TABLE nowhere ADD x int;")
+        monkeypatch.setattr(schema, "migrations", lambda: (*RELEASED, later, broken))
         with pytest.raises(psycopg2.errors.UndefinedTable):
             init_schema(conn)
         conn.rollback()
-        assert schema.schema_version(conn) == 2
+        assert schema.schema_version(conn) == nxt
         conn.rollback()
     finally:
         conn.close()
     assert query(url, "SELECT version, name FROM schema_migrations ORDER BY version") == [
-        (1, "0001_initial"),
-        (2, "0002_workspace_note"),
+        *RECORDED,
+        (nxt, later.name),
     ]
     assert query(
         url, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'"
     ) == [(1,)]
+
+
+def foreign_keys_of_leads(url: str) -> list[tuple[Any, ...]]:
+    return query(
+        url,
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'leads'::regclass AND contype = 'f'",
+    )
+
+
+def test_version_1_upgrades_to_2_replacing_the_foreign_key(new_database, monkeypatch, capsys):
+    """A database at version 1 (release be19473's, adopted, with its data, and a workspace whose
+    only lead is soft-deleted) meets 0002 through `leads db init`: the foreign key on
+    leads.workspace_id gives way to the triggers, the data is untouched, the schema is a new
+    database's, and the guarantee holds for the old rows and new ones."""
+    url = new_database()
+    execute(url, (RELEASES / "release_be19473.sql").read_text())
+    execute(url, SEED_RELEASE_DATA)
+    execute(
+        url,
+        "INSERT INTO workspaces (slug) VALUES ('solo'); "
+        "INSERT INTO leads (workspace_id, email, deleted_at) "
+        "SELECT id, 'gone@example.com', now() FROM workspaces WHERE slug = 'solo';",
+    )
+    monkeypatch.setattr(schema, "migrations", lambda: RELEASED[:1])
+    assert init(url) == SchemaUpgrade(0, 1, ("0001_initial",))
+    monkeypatch.undo()
+    assert foreign_keys_of_leads(url) == [
+        ("leads_workspace_id_fkey", "FOREIGN KEY (workspace_id) REFERENCES workspaces(id)")
+    ]
+    before = contents(url)
+
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["db", "init"]) == 0
+    names = ", ".join(name for _, name in RECORDED[1:])
+    assert capsys.readouterr().out == f"schema at version {LATEST} (applied: {names})\n"
+    assert query(url, "SELECT version, name FROM schema_migrations ORDER BY 1") == RECORDED
+    assert contents(url) == before
+    assert foreign_keys_of_leads(url) == []
+    assert query(
+        url,
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'leads'::regclass "
+        "ORDER BY 1",
+    ) == [("leads_workspace_exists",), ("leads_workspace_exists_on_update",)]
+    fresh = new_database()
+    assert init(fresh) == ALL
+    assert catalog(url) == catalog(fresh)
+
+    (solo,) = query(url, "SELECT id FROM workspaces WHERE slug = 'solo'")[0]
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation) as raised:
+        execute(url, f"DELETE FROM workspaces WHERE id = {solo}")
+    assert raised.value.diag.constraint_name == "workspaces_keep_leads"
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation) as raised:
+        execute(url, f"INSERT INTO leads (workspace_id, email) VALUES ({solo + 1000}, 'x@y.z')")
+    assert raised.value.diag.constraint_name == "leads_workspace_exists"
+    report = import_leads([{"email": "eve@example.com"}], "acme", database=url)
+    assert report["created"] == 1
+    assert contents(url)["workspaces"] == before["workspaces"]
 
 
 class CountingCursor(psycopg2.extensions.cursor):
@@ -292,7 +369,7 @@ class CountingCursor(psycopg2.extensions.cursor):
 
 def test_ensure_schema_checks_once_per_process_and_database(new_database) -> None:
     url = new_database()
-    assert init(url) == FIRST
+    assert init(url) == ALL
     conn = psycopg2.connect(url, cursor_factory=CountingCursor)
     try:
         ensure_schema(conn)
@@ -308,6 +385,8 @@ def test_leads_db_init_prints_the_version(new_database, monkeypatch, capsys) -> 
     url = new_database()
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["db", "init"]) == 0
-    assert capsys.readouterr().out == "schema at version 1 (applied: 0001_initial)\n"
+    assert capsys.readouterr().out == (
+        f"schema at version {LATEST} (applied: {', '.join(ALL.applied)})\n"
+    )
     assert main(["db", "init"]) == 0
-    assert capsys.readouterr().out == "schema is up to date at version 1\n"
+    assert capsys.readouterr().out == f"schema is up to date at version {LATEST}\n"
