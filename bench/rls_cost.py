@@ -54,7 +54,7 @@ from leads_import.db import leads as store
 from leads_import.db.connection import connect
 from leads_import.db.schema import init_schema
 from leads_import.db.workspaces import Workspace, create_workspace
-from leads_import.engine import ImportOptions, PreparedFrames
+from leads_import.engine import Frames, ImportOptions
 from leads_import.engine.run import import_within
 from transforms.fields import LEAD_COLUMNS
 from transforms.normalise import prepare_leads
@@ -180,7 +180,7 @@ def run_once(url: str, role: str, workspace: Workspace, prepared: pl.DataFrame, 
             cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
         conn.commit()
         batches = [prepared.slice(o, BATCH_ROWS) for o in range(0, prepared.height, BATCH_ROWS)]
-        source = PreparedFrames(batches)
+        source = Frames(batches, prepared=True)
         options = ImportOptions(default_source="bench")
         started = time.perf_counter()
         if rls:
@@ -217,7 +217,7 @@ def copy_refused(url: str, role: str, workspace: Workspace, prepared: pl.DataFra
             cur.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
             cur.execute("SELECT set_config(%s, %s, true)", (SETTING, str(workspace.id)))
         small = prepared.slice(0, 10)
-        import_within(conn, PreparedFrames([small]), workspace)
+        import_within(conn, Frames([small], prepared=True), workspace)
     except psycopg2.Error as error:
         return f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
     finally:

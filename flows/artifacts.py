@@ -72,17 +72,26 @@ def publish_report(report: dict[str, Any], workspace: str, source: str) -> None:
 
 
 class ProgressArtifact:
-    """A progress artifact of rows written, updated as batches land (at most every 1%)."""
+    """A progress artifact of rows written, updated as batches land (at most every 1%), against
+    an estimate of the input's rows (None: shown at 0% until `finish`)."""
 
-    def __init__(self, total_rows: int, key: str, description: str) -> None:
-        self._total = max(total_rows, 1)
+    def __init__(self, total_rows: int | None, key: str, description: str) -> None:
+        self._total = total_rows
         self._done = 0
         self._shown = 0.0
         self._id: UUID = create_progress_artifact(0.0, key=key, description=description)
 
     def advance(self, rows: int) -> None:
         self._done += rows
-        percent = min(100.0, 100.0 * self._done / self._total)
-        if percent - self._shown >= 1.0 or percent == 100.0:
+        if not self._total:
+            return
+        # An estimate may be short: 99% until the import says it is done.
+        percent = min(99.0, 100.0 * self._done / self._total)
+        if percent - self._shown >= 1.0:
             update_progress_artifact(self._id, percent)
             self._shown = percent
+
+    def finish(self) -> None:
+        """Every row is written."""
+        update_progress_artifact(self._id, 100.0)
+        self._shown = 100.0

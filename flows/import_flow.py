@@ -1,5 +1,5 @@
-"""The `import-leads` Prefect flow: fetch a file, stage it (read and prepare each chunk), load it
-in one transaction, publish the report as artifacts."""
+"""The `import-leads` Prefect flow: fetch a file, import it (read, prepare and write it chunk by
+chunk in one transaction), publish the report as artifacts."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from leads_import.db.connection import transaction
 from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, replayed_report
 from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.db.workspaces import resolve_workspace
-from leads_import.engine import ImportOptions, ImportReport, OnExisting, PreparedFiles, run_import
+from leads_import.engine import ImportOptions, ImportReport, OnExisting, run_import
 from leads_import.errors import EmptyInputError
 from leads_import.progress import reporter
 from leads_import.readers.fetch import fetch_to
@@ -143,36 +143,6 @@ def committed_report(workspace: str, audit: RunAudit) -> ImportReport | None:
     return ImportReport.from_stored(stored) if stored is not None else None
 
 
-@task(name="stage", cache_policy=NO_CACHE)
-def stage_file(path: str, request: FileImport, work_dir: str) -> PreparedFiles:
-    """Read the file chunk by chunk, prepare each chunk and write it as a Parquet file."""
-    opened = open_source(path, request.format, sheet=request.sheet)
-
-    def read() -> Iterator[pl.DataFrame]:
-        for raw in opened.raw_chunks():
-            reporter().advance("read", raw.height)
-            yield raw
-
-    def prepared(rows: int) -> None:
-        reporter().advance("prepared", rows)
-
-    staged = PreparedFiles.stage(read(), Path(work_dir), on_chunk=prepared)
-    if staged.rows == 0:
-        raise EmptyInputError(f"{Path(path).name} has no data rows")
-    reporter().set_total(staged.rows)
-    logger = get_run_logger()
-    logger.info("read %d rows from %s (%s)", staged.rows, request.source, opened.describe())
-    for warning in opened.warnings:
-        logger.warning(warning)
-    return replace(
-        staged,
-        warnings=opened.warnings,
-        source=request.source,
-        format=opened.format,
-        encoding=opened.encoding,
-    )
-
-
 class _BatchSink:
     """Follows the written batches: progress display and artifact, per-row outcomes file."""
 
@@ -213,18 +183,35 @@ def _outcomes_file(path: str | None, *, atomic: bool) -> Iterator[IO[bytes] | No
         partial.unlink(missing_ok=True)
 
 
-@task(name="load", cache_policy=NO_CACHE, **DATABASE_RETRIES)
-def load(staged: PreparedFiles, request: FileImport, audit: RunAudit) -> ImportReport:
-    """Classify the staged chunks against the workspace under its lock and write them with the
-    run's audit row; one transaction unless `commit_every` is set."""
+@task(name="import", cache_policy=NO_CACHE, **DATABASE_RETRIES)
+def import_file(path: str, request: FileImport, audit: RunAudit) -> ImportReport:
+    """Read the file chunk by chunk; prepare, classify and write each chunk while the last one
+    is written; record the run. One transaction unless `commit_every` is set."""
+    opened = open_source(path, request.format, sheet=request.sheet)
+    logger = get_run_logger()
+    logger.info("reading %s (%s)", request.source, opened.describe())
+    for warning in opened.warnings:
+        logger.warning(warning)
+    total = opened.estimate_rows()
+    if total is not None:
+        reporter().set_total(total)
     progress = ProgressArtifact(
-        staged.rows,
+        total,
         key=artifact_key("progress", request.workspace),
         description=f"Rows written importing {request.source} into {request.workspace}",
     )
     with _outcomes_file(request.outcomes, atomic=not request.commit_every) as handle:
         sink = _BatchSink(handle, progress)
-        return run_import(staged, request.workspace, request.options(), audit=audit, on_batch=sink)
+        try:
+            report = run_import(
+                opened, request.workspace, request.options(), audit=audit, on_batch=sink
+            )
+        except EmptyInputError:
+            raise EmptyInputError(f"{Path(path).name} has no data rows") from None
+    progress.finish()
+    report.source = request.source
+    logger.info("imported %d rows", report.total)
+    return report
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -251,12 +238,10 @@ def import_leads_flow(request: FileImport) -> dict[str, Any]:
                 get_run_logger().info("run %s imported this already", stored.run_id)
                 publish(stored.to_json(), request.workspace, request.source)
                 return stored.to_json()
-        staged = stage_file(path, request, work_dir)
-        staged_at = time.perf_counter()
-        audit.timings.update(staged.timings)
-        report = load(staged, request, audit)
+        loading = time.perf_counter()
+        report = import_file(path, request, audit)
     finished = time.perf_counter()
-    report.timings = {**audit.timings, "loadTaskMs": _ms(staged_at, finished)}
+    report.timings = {"fetchMs": _ms(started, loading), "importTaskMs": _ms(loading, finished)}
     report.timings["flowMs"] = _ms(started, finished)
     publish(report.to_json(), request.workspace, request.source)
     return report.to_json()

@@ -41,7 +41,7 @@ from leads_import.engine import (
     ImportOptions,
     ImportReport,
     OnExisting,
-    PreparedFiles,
+    RawFiles,
     RunHooks,
     SyncState,
     run_import,
@@ -137,7 +137,7 @@ class SyncStart:
 class SyncStaged:
     """The staged rows beyond the watermark, and the cursor of the last one (None: no rows)."""
 
-    prepared: PreparedFiles
+    rows: RawFiles
     watermark: Watermark | None
 
 
@@ -171,8 +171,8 @@ def _unique(items: list[str]) -> list[str]:
 
 @task(name="stage", cache_policy=NO_CACHE, **DATABASE_RETRIES)
 def stage_rows(request: WarehouseSync, watermark: Watermark | None, work_dir: str) -> SyncStaged:
-    """Read the source's rows beyond the watermark in chunks, prepare each chunk and write it
-    as a Parquet file."""
+    """Read the source's rows beyond the watermark in chunks, each written as a raw Parquet file
+    (the source is read once; the import may read the files twice)."""
     warnings: list[str] = []
     last: Any = None
     chunks = read_source_chunks(
@@ -192,13 +192,9 @@ def stage_rows(request: WarehouseSync, watermark: Watermark | None, work_dir: st
             offset += raw.height
             warnings = _unique([*warnings, *chunk_warnings])
             last = chunk.last_cursor
-            reporter().advance("read", raw.height)
             yield raw
 
-    def prepared(rows: int) -> None:
-        reporter().advance("prepared", rows)
-
-    staged = PreparedFiles.stage(raw_chunks(), Path(work_dir), on_chunk=prepared)
+    staged = RawFiles.stage(raw_chunks(), Path(work_dir))
     try:
         new_watermark = encode_watermark(last) if last is not None else None
     except WatermarkTypeError as error:
@@ -217,7 +213,7 @@ def load(
 ) -> ImportReport:
     """Import the rows with the run's audit row and advance the watermark, in one transaction."""
     progress = ProgressArtifact(
-        staged.prepared.rows,
+        staged.rows.rows,
         key=artifact_key("progress", request.workspace),
         description=f"Rows written by sync {request.name} into {request.workspace}",
     )
@@ -249,7 +245,7 @@ def load(
             advanced = True
 
     report = run_import(
-        staged.prepared,
+        staged.rows,
         request.workspace,
         request.options(),
         audit=audit,
@@ -257,6 +253,7 @@ def load(
         hooks=RunHooks(under_lock=unchanged_since_start, before_commit=advance_watermark),
         allow_empty=True,
     )
+    progress.finish()
     stored = start.stored["watermark"] if start.stored is not None else None
     watermark = staged.watermark if advanced else stored
     report.sync = SyncState(request.name, request.cursor_column, watermark)
@@ -276,7 +273,6 @@ def sync_leads_flow(request: WarehouseSync) -> dict[str, Any]:
         start = sync_start(request)
         staged = stage_rows(request, start.watermark, work_dir)
         staged_at = time.perf_counter()
-        audit.timings.update(staged.prepared.timings)
         report = load(staged, request, audit, start)
     finished = time.perf_counter()
     report.source = request.audit_parameters()["source_url"]

@@ -22,7 +22,7 @@ from leads_import.db.campaigns import Campaign
 from leads_import.db.connection import transaction
 from leads_import.db.ids import parse_id
 from leads_import.db.workspaces import Workspace
-from leads_import.engine import ImportReport, PreparedFrames, RunHooks, run_import
+from leads_import.engine import Frames, ImportReport, RunHooks, run_import
 from leads_import.engine.inputs import prepare
 from transforms.fields import API_TO_COLUMN, ERROR_REASON, LEAD_FIELDS
 from transforms.records import records_to_raw_frame
@@ -117,7 +117,10 @@ def create_lead(
         found.append(row)
 
     report = run_import(
-        PreparedFrames([prepared]), workspace, database=url, hooks=RunHooks(before_commit=read_back)
+        Frames([prepared], prepared=True),
+        workspace,
+        database=url,
+        hooks=RunHooks(before_commit=read_back),
     )
     row = found[0]
     if row is None:  # not reachable: the lead was written in the transaction just committed

@@ -59,6 +59,31 @@ def fetch_existing(
     return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
 
 
+def snapshot(cur: Cursor, workspace_id: int) -> pl.DataFrame:
+    """Every email of the workspace with its existing leads (EXISTING_SCHEMA): what a large
+    import classifies against, read once under the workspace lock."""
+    statement = sql.SQL(load_sql("engine/workspace_snapshot")).format(
+        workspace_id=sql.Literal(workspace_id)
+    )
+    buffer = io.BytesIO()
+    cur.copy_expert(statement, buffer, size=COPY_BUFFER_BYTES)
+    if not buffer.tell():
+        return pl.DataFrame(schema=EXISTING_SCHEMA)
+    buffer.seek(0)
+    schema = {**EXISTING_SCHEMA, "has_active": pl.String}  # PostgreSQL writes booleans as t/f
+    rows = pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
+    return rows.with_columns(pl.col("has_active") == "t")
+
+
+def count_workspace_leads(cur: Cursor, workspace_id: int, cap: int) -> int:
+    """The workspace's leads, active or not, counted up to `cap` of each kind."""
+    cur.execute(
+        load_sql("engine/count_workspace_leads"), {"workspace_id": workspace_id, "cap": cap}
+    )
+    (count,) = cur.fetchone()
+    return int(count)
+
+
 def check_plan_limit(cur: Cursor, workspace_id: int, adding: int) -> int | None:
     """Raise PlanLimitExceededError if `adding` active leads would pass the limit.
 

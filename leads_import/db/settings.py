@@ -16,6 +16,9 @@ COPY_SLICE_ROWS: Final = 1_000_000  # emails per COPY when a large input's email
 LIST_LOOKUP_MAX_EMAILS: Final = 10_000
 # Up to this many restored or updated leads, the merge input is a JSON parameter, not a temp table.
 MERGE_JSON_MAX_ROWS: Final = 10_000
+# Up to this many leads in a workspace, a large import reads them all once (a snapshot in
+# memory, about 60 bytes a lead) instead of first reading its whole input for the emails.
+SNAPSHOT_MAX_LEADS: Final = 5_000_000
 
 
 def data_dir() -> Path:

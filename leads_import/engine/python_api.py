@@ -12,7 +12,7 @@ from leads_import.db import workspaces
 from leads_import.db.connection import database_url, transaction
 from leads_import.db.runs import RunAudit
 from leads_import.db.workspaces import DEFAULT_WORKSPACE, Workspace
-from leads_import.engine.inputs import PreparedFrames, prepare
+from leads_import.engine.inputs import Frames
 from leads_import.engine.options import ImportOptions, OnExisting
 from leads_import.engine.run import run_import
 from leads_import.errors import EmptyInputError, NoEmailColumnError
@@ -21,9 +21,9 @@ from transforms.normalise import normalise_email
 from transforms.records import frame_to_raw_frame, records_to_raw_frame
 
 
-def prepared_input(leads: Iterable[Mapping[str, Any]] | pl.DataFrame) -> PreparedFrames:
+def leads_input(leads: Iterable[Mapping[str, Any]] | pl.DataFrame) -> Frames:
     """Leads given as dicts with API field names, or as a frame with columns named like file
-    headers, prepared as one batch (warnings name the keys or columns left out)."""
+    headers, as an input of one raw chunk (warnings name the keys or columns left out)."""
     if isinstance(leads, pl.DataFrame):
         raw, mapping = frame_to_raw_frame(leads)
         if not mapping.has_email:
@@ -33,7 +33,7 @@ def prepared_input(leads: Iterable[Mapping[str, Any]] | pl.DataFrame) -> Prepare
         raw, warnings = records_to_raw_frame(leads)
     if raw.height == 0:
         raise EmptyInputError()
-    return PreparedFrames([prepare(raw)], warnings)
+    return Frames([raw], warnings)
 
 
 def import_leads(
@@ -57,7 +57,7 @@ def import_leads(
         on_existing=on_existing,
         default_source=source,
     )
-    report = run_import(prepared_input(leads), workspace, options, audit=audit, database=database)
+    report = run_import(leads_input(leads), workspace, options, audit=audit, database=database)
     return report.to_json()
 
 

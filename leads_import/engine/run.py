@@ -3,10 +3,13 @@ run's record, and the commit or the rollback, for every entry point."""
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Final
 
 import polars as pl
 from psycopg2.extensions import cursor as Cursor
@@ -15,11 +18,13 @@ from leads_import.db import leads as db_leads
 from leads_import.db import runs, workspaces
 from leads_import.db.connection import Connection, database_url, transaction
 from leads_import.db.runs import RunAudit
+from leads_import.db.settings import LIST_LOOKUP_MAX_EMAILS, SNAPSHOT_MAX_LEADS
 from leads_import.db.workspaces import Workspace
-from leads_import.engine.inputs import ImportInput
+from leads_import.engine.inputs import Frames, ImportInput, prepare
 from leads_import.engine.options import ImportOptions
 from leads_import.engine.report import ImportReport
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
+from leads_import.progress import reporter
 from transforms.classify import (
     CREATED,
     RESTORED,
@@ -39,6 +44,8 @@ from transforms.write_plan import created_rows, restored_rows, updated_rows
 # Threads for the pure work (merge rows, reports) that can run while a write waits on the
 # server, which leaves a core idle: about 1 ms per 1000-lead API request (bench/compare_http.py).
 _BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leads-engine")
+# Batches prepared ahead of the writer: enough to keep it busy, few enough to bound memory.
+_WRITES_AHEAD: Final = 2
 
 OnBatch = Callable[[pl.DataFrame], None]  # receives each classified batch once it is written
 
@@ -64,16 +71,17 @@ def run_import(
     hooks: RunHooks | None = None,
     allow_empty: bool = False,
 ) -> ImportReport:
-    """Import prepared leads into a workspace and return the report.
+    """Import leads into a workspace and return the report.
 
     One transaction (unless `options.commit_every`): under the workspace's lock, the existing
-    leads of the whole input are looked up once, the plan limit is checked before the first
-    write, then each batch is classified and written. With an `audit` the run is recorded in
-    `import_runs` in the same transaction, and an idempotency key (or a Prefect flow run) that
-    already committed returns that run's report without writing. A dry run is rolled back; any
-    failure rolls back everything not yet committed. `workspace` is a slug (`default` is created
-    on first use) or a workspace already looked up in this database. `allow_empty`: an input
-    without rows is an empty report, not EmptyInputError.
+    leads are looked up once and the plan limit is checked before the first write; then each
+    chunk is prepared, classified and handed to a writer thread, which COPYs it while the next
+    chunk is prepared. With an `audit` the run is recorded in `import_runs` in the same
+    transaction, and an idempotency key (or a Prefect flow run) that already committed returns
+    that run's report without writing. A dry run is rolled back; any failure rolls back
+    everything not yet committed. `workspace` is a slug (`default` is created on first use) or
+    a workspace already looked up in this database. `allow_empty`: an input without rows is an
+    empty report, not EmptyInputError.
     """
     with transaction(database or database_url()) as conn:
         return import_within(
@@ -113,10 +121,8 @@ def import_within(
             hooks.under_lock(cur, workspace)
         report = _new_report(source, workspace, options)
         started = time.perf_counter()
-        if options.commit_every:
-            _load_committing(conn, cur, workspace, source, options, report, on_batch)
-        else:
-            _load_once(cur, workspace, source, options, report, on_batch)
+        load = _load_committing if options.commit_every else _load
+        load(conn, cur, workspace, source, options, report, on_batch)
         if report.total == 0:
             if not allow_empty:
                 raise EmptyInputError()
@@ -143,6 +149,18 @@ def _new_report(source: ImportInput, workspace: Workspace, options: ImportOption
     )
 
 
+def _prepared_chunks(source: ImportInput, *, progress: bool = True) -> Iterator[pl.DataFrame]:
+    """The input's chunks, prepared; `progress`: counted as read and prepared."""
+    ready = getattr(source, "prepared", False)
+    for chunk in source.chunks():
+        if progress:
+            reporter().advance("read", chunk.height)
+        prepared = chunk if ready else prepare(chunk)
+        if progress:
+            reporter().advance("prepared", prepared.height)
+        yield prepared
+
+
 def _write_batch(
     cur: Cursor, workspace: Workspace, classified: pl.DataFrame, options: ImportOptions
 ) -> pl.DataFrame:
@@ -160,7 +178,39 @@ def _write_batch(
     return settle_updates(classified, changed)
 
 
-def _load_once(
+# --- one transaction ----------------------------------------------------------------------
+
+
+class _Known:
+    """What the classification of later chunks needs to know: the workspace's existing leads
+    of the input's emails, and the emails whose first valid row came in an earlier chunk."""
+
+    def __init__(self, existing: pl.DataFrame) -> None:
+        self.existing = existing
+        self._seen: list[pl.Series] = []
+
+    def classify(self, prepared: pl.DataFrame, options: ImportOptions) -> pl.DataFrame:
+        """Classify a chunk: a row whose email an earlier chunk had is not a first row."""
+        emails = batch_emails(prepared)
+        if self._seen:
+            earlier = pl.concat([part.filter(part.is_in(emails.implode())) for part in self._seen])
+            if earlier.len():
+                prepared = prepared.with_columns(
+                    pl.col(IS_FIRST) & ~pl.col("email").is_in(earlier.implode())
+                )
+                emails = batch_emails(prepared)
+        self._seen.append(emails)
+        existing = self.existing.filter(pl.col("email").is_in(emails.implode()))
+        return classify(
+            prepared,
+            existing,
+            restore_soft_deleted=options.restore_soft_deleted,
+            on_existing=options.on_existing,
+        )
+
+
+def _load(
+    conn: Connection,
     cur: Cursor,
     workspace: Workspace,
     source: ImportInput,
@@ -168,45 +218,192 @@ def _load_once(
     report: ImportReport,
     on_batch: OnBatch | None,
 ) -> None:
-    """Look the whole input's emails up once, check the plan limit, then classify and write
-    each batch against that one picture. Nothing is looked up after a write, so the cost per
-    batch does not grow with what the transaction has already written."""
-    flags = collect(source.first_flags().select("email", first_in_input().alias(IS_FIRST)))
-    first = flags.get_column(IS_FIRST)
-    emails = flags.get_column("email").filter(first)
-    del flags  # the emails of a large input are held only until they are looked up
-    existing = db_leads.fetch_existing(
-        cur, workspace.id, emails, active_ids=options.on_existing != SKIP
-    )
+    """The whole input in one transaction, every lookup before the first write, so that the
+    cost per chunk does not grow with what the transaction has written.
+
+    A short input held in memory is prepared once and its emails looked up. Otherwise, into a
+    workspace without a plan limit, the workspace's leads are read once (a snapshot, while the
+    first chunk is prepared) and the input is read once; with a limit (or a workspace too large
+    to hold), a first pass prepares the input for its emails, which are looked up and checked
+    against the limit, and a second pass writes. Either way chunks are written by a writer
+    thread while the next one is prepared.
+    """
+    active_ids = options.on_existing != SKIP
+    if isinstance(source, Frames) and source.rows <= LIST_LOOKUP_MAX_EMAILS:
+        batches = list(_prepared_chunks(source))
+        first = collect(pl.concat([b.lazy() for b in batches]).select(_global_first()))
+        emails = first.get_column("email").filter(first.get_column(IS_FIRST))
+        existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=active_ids)
+        _check_limit(cur, workspace, emails.len(), existing, options, report)
+        _write_in_line(cur, workspace, iter(batches), _Known(existing), options, report, on_batch)
+        return
+    snapshot = workspace.contact_limit is None and _snapshot_fits(cur, workspace)
+    with _Writer(cur, workspace, options) as writer:
+        if snapshot:
+            known = writer.submit(lambda: _Known(db_leads.snapshot(cur, workspace.id)))
+        else:
+            # A first pass: only each row's email and first-in-chunk flag are kept.
+            flags = [b.select("email", IS_FIRST) for b in _prepared_chunks(source, progress=False)]
+            first = collect(pl.concat(flags).lazy().select(_global_first()))
+            del flags
+            emails = first.get_column("email").filter(first.get_column(IS_FIRST))
+            del first
+            existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=active_ids)
+            _check_limit(cur, workspace, emails.len(), existing, options, report)
+            known = _done(_Known(existing))
+        writer.write_all(_prepared_chunks(source), known, report, on_batch)
+
+
+def _global_first() -> list[pl.Expr]:
+    return [pl.col("email"), first_in_input().alias(IS_FIRST)]
+
+
+def _done(value: _Known) -> Future[_Known]:
+    future: Future[_Known] = Future()
+    future.set_result(value)
+    return future
+
+
+def _snapshot_fits(cur: Cursor, workspace: Workspace) -> bool:
+    cap = SNAPSHOT_MAX_LEADS + 1
+    return db_leads.count_workspace_leads(cur, workspace.id, cap) <= SNAPSHOT_MAX_LEADS
+
+
+def _check_limit(
+    cur: Cursor,
+    workspace: Workspace,
+    distinct_emails: int,
+    existing: pl.DataFrame,
+    options: ImportOptions,
+    report: ImportReport,
+) -> None:
     adding = planned_additions(
-        emails.len(), existing, restore_soft_deleted=options.restore_soft_deleted
+        distinct_emails, existing, restore_soft_deleted=options.restore_soft_deleted
     )
-    del emails
     report.remaining_capacity = db_leads.check_plan_limit(cur, workspace.id, adding)
-    offset = 0
-    for prepared in source.batches():
+
+
+def _write_in_line(
+    cur: Cursor,
+    workspace: Workspace,
+    batches: Iterator[pl.DataFrame],
+    known: _Known,
+    options: ImportOptions,
+    report: ImportReport,
+    on_batch: OnBatch | None,
+) -> None:
+    """Classify and write batches on this thread (a short input: no pipeline to fill)."""
+    for prepared in batches:
         if prepared.height == 0:
             continue
-        prepared = prepared.with_columns(first.slice(offset, prepared.height))
-        offset += prepared.height
-        classified = classify(
-            prepared,
-            existing,
-            restore_soft_deleted=options.restore_soft_deleted,
-            on_existing=options.on_existing,
-        )
+        classified = known.classify(prepared, options)
         # Under skip the writes change no outcome: the report is built while they run.
         built = (
             _BACKGROUND.submit(build_report, classified) if options.on_existing == SKIP else None
         )
         classified = _write_batch(cur, workspace, classified, options)
-        report.add_batch(
-            build_report(classified) if built is None else built.result(), classified.height
-        )
+        summary = build_report(classified) if built is None else built.result()
+        report.add_batch(summary, classified.height)
         if on_batch is not None:
             on_batch(classified)
-    if offset != first.len():
-        raise ValueError(f"the batches hold {offset} rows, first_flags {first.len()}")
+
+
+class _Writer:
+    """A thread that owns the import's cursor and writes batches in order while the caller
+    prepares the next ones; the caller gets each written batch back in order."""
+
+    def __init__(self, cur: Cursor, workspace: Workspace, options: ImportOptions) -> None:
+        self._cur, self._workspace, self._options = cur, workspace, options
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=_WRITES_AHEAD)
+        self._thread = threading.Thread(target=self._run, name="leads-writer", daemon=True)
+        self._failure: BaseException | None = None
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._failure is None:
+                job()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    def submit(self, work: Callable[[], _Known]) -> Future[_Known]:
+        """Run `work` on the writer's thread (it holds the cursor); its result, later."""
+        future: Future[_Known] = Future()
+
+        def job() -> None:
+            try:
+                future.set_result(work())
+            except BaseException as error:
+                self._failure = error
+                future.set_exception(error)
+
+        self._put(job)
+        return future
+
+    def _put(self, job: Callable[[], None]) -> None:
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            try:
+                self._jobs.put(job, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def write_all(
+        self,
+        batches: Iterator[pl.DataFrame],
+        known: Future[_Known],
+        report: ImportReport,
+        on_batch: OnBatch | None,
+    ) -> None:
+        """Classify each prepared batch and queue its writes; report the written ones in order."""
+        written: list[Future[pl.DataFrame]] = []
+        for prepared in batches:
+            if prepared.height == 0:
+                continue
+            classified = known.result().classify(prepared, self._options)
+            written.append(self._write(classified))
+            while written and written[0].done():
+                self._report(written.pop(0).result(), report, on_batch)
+        self._stop()
+        if self._failure is not None:
+            raise self._failure
+        for future in written:
+            self._report(future.result(), report, on_batch)
+
+    def _write(self, classified: pl.DataFrame) -> Future[pl.DataFrame]:
+        future: Future[pl.DataFrame] = Future()
+
+        def job() -> None:
+            try:
+                future.set_result(
+                    _write_batch(self._cur, self._workspace, classified, self._options)
+                )
+            except BaseException as error:
+                self._failure = error
+                future.set_exception(error)
+
+        self._put(job)
+        return future
+
+    @staticmethod
+    def _report(classified: pl.DataFrame, report: ImportReport, on_batch: OnBatch | None) -> None:
+        report.add_batch(build_report(classified), classified.height)
+        if on_batch is not None:
+            on_batch(classified)
+
+
+# --- commit every N rows --------------------------------------------------------------------
 
 
 def _slices(batches: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
@@ -232,7 +429,7 @@ def _load_committing(
     # Emails whose first row came in an earlier batch. Under skip their later rows are
     # duplicates anyway (the lead is active by then); a policy must not apply them again.
     claimed = pl.Series("email", [], dtype=pl.String)
-    for prepared in _slices(source.batches(), options.commit_every):
+    for prepared in _slices(_prepared_chunks(source), options.commit_every):
         if prepared.height == 0:
             continue
         if options.on_existing != SKIP:

@@ -28,7 +28,8 @@ from leads_import.readers.csv_parser import (
 from leads_import.readers.encoding import CP1252, LATIN1, decide_encoding, transcode
 from leads_import.readers.ndjson import JsonLinesBlock, json_object_keys, parse_ndjson
 
-DEFAULT_CHUNK_BYTES: Final = 64 * 1024 * 1024
+# Chunks small enough that a writer has the last one in hand while the next is prepared.
+DEFAULT_CHUNK_BYTES: Final = 16 * 1024 * 1024
 GZIP_MAGIC: Final = b"\x1f\x8b"
 _PROBE_BYTES: Final = 64 * 1024
 _ENCODING_PIECE_BYTES: Final = 8 * 1024 * 1024

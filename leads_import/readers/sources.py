@@ -20,6 +20,7 @@ from leads_import.duckdb_session import duckdb_cursor
 from leads_import.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
 from leads_import.readers.chunks import (
     DEFAULT_CHUNK_BYTES,
+    is_gzip,
     iter_delimited_chunks,
     iter_ndjson_chunks,
 )
@@ -37,6 +38,7 @@ def _require_email(mapping: HeaderMapping, headers: list[str]) -> None:
 
 
 CHUNK_ROWS: Final = 200_000  # rows per chunk for formats read as tables (Parquet, XLSX, JSON)
+_COUNT_PIECE_BYTES: Final = 16 * 1024 * 1024
 
 
 @dataclass
@@ -49,10 +51,25 @@ class LeadSource:
     encoding: str | None = None
     delimiter: str | None = None
     warnings: list[str] = field(default_factory=list)
+    known_rows: int | None = None  # a table format's row count, from its metadata
 
     def raw_chunks(self) -> Iterator[pl.DataFrame]:
         """The canonical raw frames (RAW_COLUMNS, row_index, input_error), in input order."""
         return self.chunks()
+
+    def estimate_rows(self) -> int | None:
+        """About how many data rows the input holds, for progress: a table's row count, the
+        lines of an uncompressed text file (a quoted newline counts one too many); None when
+        only reading it all would tell."""
+        if self.known_rows is not None:
+            return self.known_rows
+        if self.format not in ("csv", "tsv", "ndjson") or is_gzip(self.path):
+            return None
+        lines = 0
+        with self.path.open("rb") as handle:
+            while piece := handle.read(_COUNT_PIECE_BYTES):
+                lines += piece.count(b"\n")
+        return max(lines - (self.format != "ndjson"), 0)
 
     def describe(self) -> str:
         """A short human description: format, encoding, delimiter."""
@@ -166,7 +183,9 @@ def _open_parquet(path: Path) -> LeadSource:
         for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
             yield pl.from_arrow(batch)  # type: ignore[misc]
 
-    return _open_table(path, "parquet", tables, parquet.schema_arrow.names)
+    opened = _open_table(path, "parquet", tables, parquet.schema_arrow.names)
+    opened.known_rows = parquet.metadata.num_rows
+    return opened
 
 
 def _open_xlsx(path: Path, sheet: str | None) -> LeadSource:
@@ -180,9 +199,11 @@ def _open_xlsx(path: Path, sheet: str | None) -> LeadSource:
         )
     except Exception as exc:  # fastexcel raises its own types for bad files and sheet names
         raise UnreadableSourceError(f"cannot read {path.name}: {exc}") from exc
-    return _open_table(
+    opened = _open_table(
         path, "xlsx", lambda: iter(table.iter_slices(CHUNK_ROWS)), list(table.columns)
     )
+    opened.known_rows = table.height
+    return opened
 
 
 def open_source(

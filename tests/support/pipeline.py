@@ -10,23 +10,20 @@ from typing import Any
 import polars as pl
 
 from leads_import.cli.main import main
-from leads_import.engine import ImportOptions, PreparedFrames, run_import
+from leads_import.engine import ImportOptions, run_import
 from leads_import.readers.sources import open_source
 from transforms.fields import SOURCE_FILE
-from transforms.normalise import prepare_leads
 from transforms.report import escape_formulas, outcome_rows
 
 
 def file_pipeline(path: Path, workspace) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The flow's read, prepare and load steps without Prefect; the report and outcome rows."""
-    opened = open_source(path)
-    prepared = pl.concat([prepare_leads(raw) for raw in opened.raw_chunks()])
+    """The flow's import task without Prefect: the report and the outcome rows."""
     classified: list[pl.DataFrame] = []
     options = ImportOptions(default_source=SOURCE_FILE)
-    report = run_import(PreparedFrames([prepared]), workspace, options, on_batch=classified.append)
+    report = run_import(open_source(path), workspace, options, on_batch=classified.append)
     outcomes = pl.concat([escape_formulas(outcome_rows(batch)) for batch in classified])
     rows = [{k: "" if v is None else str(v) for k, v in r.items()} for r in outcomes.to_dicts()]
-    return {**report.to_json(), "total": prepared.height}, rows
+    return report.to_json(), rows
 
 
 def stored_leads(db, workspace_id: int) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from leads_import.api.models import ErrorBody, ImportBody, ImportRequest
 from leads_import.api.settings import MAX_LEADS_PER_REQUEST
 from leads_import.api.validation import BodyError, parse_import_body
 from leads_import.db.runs import KIND_API, RunAudit, json_digest
-from leads_import.engine import ImportOptions, prepared_input, run_import
+from leads_import.engine import ImportOptions, leads_input, run_import
 from leads_import.errors import EmptyInputError
 from transforms.fields import SOURCE_API
 
@@ -125,7 +125,7 @@ def _import(raw: bytes, ctx: ApiContext, idempotency_key: str | None) -> JSONRes
         on_existing=body.onExisting,
         default_source=SOURCE_API,
     )
-    leads = prepared_input(body.leads)
+    leads = leads_input(body.leads)
     report = run_import(leads, ctx.workspace, options, audit=audit, database=ctx.database_url)
     engine_ms = (time.perf_counter() - started) * 1000
     # Where the server time went (the gate adds `auth;dur=` and `app;dur=`, the whole request).

@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 from psycopg2.extras import Json
 
 from leads_import import engine
-from leads_import.engine import ImportOptions, PreparedFrames, import_leads
+from leads_import.engine import Frames, ImportOptions, import_leads
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
 from tests.support.database import make_workspace
 from tests.support.reference_model import (
@@ -487,7 +487,7 @@ def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
             # "each": batch by batch, as --commit-every does, but never reaching a commit
             commit_every=None if mode == "whole" else LOOKUP_PER_BATCH,
         )
-        batched = PreparedFrames(batches)
+        batched = Frames(batches, prepared=True)
         return engine.run_import(batched, slug, options, database=database_url).to_json()
 
     return call

@@ -44,17 +44,17 @@ def _runs(db, workspace_id: int) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def load_attempts(monkeypatch) -> list[int]:
-    """Counts the attempts of the real `load` task (a counting wrapper around its function)."""
-    from flows.import_flow import load
+    """Counts the attempts of the real `import` task (a counting wrapper around its function)."""
+    from flows.import_flow import import_file
 
     attempts: list[int] = []
-    real = load.fn
+    real = import_file.fn
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         attempts.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(load, "fn", counted)
+    monkeypatch.setattr(import_file, "fn", counted)
     return attempts
 
 

@@ -340,7 +340,7 @@ def test_watermarks_are_per_workspace_and_name(prefect_api_url, db, source) -> N
 def test_a_run_that_read_a_stale_watermark_writes_nothing(prefect_api_url, db, source) -> None:
     from flows.sync_flow import SyncStaged, SyncStart, load
     from leads_import.db.runs import KIND_SYNC, RunAudit
-    from leads_import.engine import PreparedFiles
+    from leads_import.engine import RawFiles
     from leads_import.errors import SyncConflictError
 
     workspace = make_workspace(db)
@@ -350,7 +350,7 @@ def test_a_run_that_read_a_stale_watermark_writes_nothing(prefect_api_url, db, s
     before = (sync_state(db, workspace), runs(db, workspace))
     # A run that started before that watermark was stored (as an overlapping run would).
     stale = SyncStart(stored=None, watermark=None)
-    staged = SyncStaged(PreparedFiles([]), watermark=None)
+    staged = SyncStaged(RawFiles([]), watermark=None)
     with pytest.raises(SyncConflictError, match="advanced while this run was reading"):
         load.fn(staged, request, RunAudit(kind=KIND_SYNC), stale)
     assert (sync_state(db, workspace), runs(db, workspace)) == before
