@@ -84,20 +84,39 @@ def count_workspace_leads(cur: Cursor, workspace_id: int, cap: int) -> int:
     return int(count)
 
 
-def check_plan_limit(cur: Cursor, workspace_id: int, adding: int) -> int | None:
-    """Raise PlanLimitExceededError if `adding` active leads would pass the limit.
+@dataclass(frozen=True)
+class PlanCapacity:
+    """A workspace's plan contact limit and its active leads, read under its lock."""
 
-    Returns the capacity left after the import (None when the workspace is unlimited).
-    """
+    limit: int
+    active: int
+
+    def check(self, adding: int) -> int:
+        """The capacity left once `adding` leads are made active; PlanLimitExceededError when
+        that would pass the limit."""
+        if self.active + adding > self.limit:
+            raise PlanLimitExceededError(self.limit, self.active, self.active + adding)
+        return self.limit - self.active - adding
+
+
+def plan_capacity(cur: Cursor, workspace_id: int) -> PlanCapacity | None:
+    """The workspace's limit and active leads; None when it is unlimited (one query then)."""
     cur.execute(load_sql("engine/workspace_limit"), {"workspace_id": workspace_id})
     (limit,) = cur.fetchone()
     if limit is None:
         return None
     cur.execute(load_sql("engine/count_active_leads"), {"workspace_id": workspace_id})
     (active,) = cur.fetchone()
-    if active + adding > limit:
-        raise PlanLimitExceededError(limit, active, active + adding)
-    return limit - active - adding
+    return PlanCapacity(limit, active)
+
+
+def check_plan_limit(cur: Cursor, workspace_id: int, adding: int) -> int | None:
+    """Raise PlanLimitExceededError if `adding` active leads would pass the limit.
+
+    Returns the capacity left after the import (None when the workspace is unlimited).
+    """
+    capacity = plan_capacity(cur, workspace_id)
+    return None if capacity is None else capacity.check(adding)
 
 
 def remaining_capacity(cur: Cursor, workspace_id: int) -> int | None:

@@ -38,6 +38,7 @@ from transforms.classify import (
 )
 from transforms.fields import IS_FIRST
 from transforms.frames import collect
+from transforms.normalise import email_is_valid, normalise_email
 from transforms.report import build_report
 from transforms.write_plan import created_rows, restored_rows, updated_rows
 
@@ -230,10 +231,17 @@ def _load(
     """
     active_ids = options.on_existing != SKIP
     if isinstance(source, Frames) and source.rows <= LIST_LOOKUP_MAX_EMAILS:
-        batches = list(_prepared_chunks(source))
+        # The server looks the input's emails up while this thread prepares the rows.
+        looking_up = _BACKGROUND.submit(
+            db_leads.fetch_existing, cur, workspace.id, _given_emails(source), active_ids=active_ids
+        )
+        try:
+            batches = list(_prepared_chunks(source))
+        finally:
+            found = looking_up.result()
         first = collect(pl.concat([b.lazy() for b in batches]).select(_global_first()))
         emails = first.get_column("email").filter(first.get_column(IS_FIRST))
-        existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=active_ids)
+        existing = found.filter(pl.col("email").is_in(emails.implode()))
         _check_limit(cur, workspace, emails.len(), existing, options, report)
         _write_in_line(cur, workspace, iter(batches), _Known(existing), options, report, on_batch)
         return
@@ -252,6 +260,15 @@ def _load(
             _check_limit(cur, workspace, emails.len(), existing, options, report)
             known = _done(_Known(existing))
         writer.write_all(_prepared_chunks(source), known, report, on_batch)
+
+
+def _given_emails(source: Frames) -> pl.Series:
+    """The distinct valid normalised emails an in-memory input gives (a superset of those its
+    classification looks up: a row may still be invalid for another field)."""
+    column = pl.col("email") if source.prepared else normalise_email(pl.col("email"))
+    frames = [frame.lazy().select(column.alias("email")) for frame in source.frames]
+    emails = pl.concat(frames).filter(email_is_valid(pl.col("email"))).unique()
+    return collect(emails).get_column("email")
 
 
 def _global_first() -> list[pl.Expr]:
@@ -277,10 +294,14 @@ def _check_limit(
     options: ImportOptions,
     report: ImportReport,
 ) -> None:
+    """The plan limit, for the whole input, before the first write (SPEC 6)."""
+    capacity = db_leads.plan_capacity(cur, workspace.id)
+    if capacity is None:
+        return
     adding = planned_additions(
         distinct_emails, existing, restore_soft_deleted=options.restore_soft_deleted
     )
-    report.remaining_capacity = db_leads.check_plan_limit(cur, workspace.id, adding)
+    report.remaining_capacity = capacity.check(adding)
 
 
 def _write_in_line(

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 from psycopg2.extras import Json
 
 from leads_import import engine
-from leads_import.engine import Frames, ImportOptions, import_leads
+from leads_import.engine import ImportOptions, import_leads
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
 from tests.support.database import make_workspace
 from tests.support.reference_model import (
@@ -467,10 +467,24 @@ def batch_ends(rows: list[Any], cuts: list[int]) -> list[int]:
     return [*sorted({cut for cut in cuts if 0 < cut < len(rows)}), len(rows)]
 
 
+@dataclass
+class StreamedChunks:
+    """An input read chunk by chunk, as a file is (not `Frames`, which the engine takes for a
+    short input held in memory): it goes through the writer-thread pipeline, against a
+    snapshot of the workspace or, with a plan limit, after a first pass for the emails."""
+
+    frames: list[pl.DataFrame]
+    warnings: list[str] = field(default_factory=list)
+    prepared: bool = True
+
+    def chunks(self) -> Iterator[pl.DataFrame]:
+        yield from self.frames
+
+
 def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
     """The file path's way in: the rows cut into batches, each prepared on its own (with its
-    rows' input positions), imported in one transaction by `run_import` ("whole": one lookup
-    for the whole input, as file imports and syncs do) or batch by batch ("each": a lookup
+    rows' input positions), imported in one transaction by `run_import` ("whole": looked up
+    before the first write, as file imports and syncs are) or batch by batch ("each": a lookup
     per batch, as with --commit-every)."""
 
     def call(case: Scenario, slug: str, database_url: str) -> dict[str, Any]:
@@ -487,7 +501,7 @@ def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
             # "each": batch by batch, as --commit-every does, but never reaching a commit
             commit_every=None if mode == "whole" else LOOKUP_PER_BATCH,
         )
-        batched = Frames(batches, prepared=True)
+        batched = StreamedChunks(batches)
         return engine.run_import(batched, slug, options, database=database_url).to_json()
 
     return call
