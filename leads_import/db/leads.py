@@ -127,10 +127,27 @@ def remaining_capacity(cur: Cursor, workspace_id: int) -> int | None:
         return 0
 
 
-def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame) -> int:
+@dataclass(frozen=True)
+class CreatedLeads:
+    """Created leads encoded for their COPY (the encoding can be done off the writing thread)."""
+
+    rows: int
+    payload: bytes
+
+    @classmethod
+    def of(cls, workspace_id: int, rows: pl.DataFrame) -> CreatedLeads:
+        """The rows of `transforms.write_plan.created_rows`, for the workspace."""
+        with_workspace = rows.select(pl.lit(workspace_id).alias("workspace_id"), pl.all())
+        return cls(rows.height, to_copy_csv(with_workspace) if rows.height else b"")
+
+
+def insert_created(cur: Cursor, workspace_id: int, rows: pl.DataFrame | CreatedLeads) -> int:
     """Insert created leads with one COPY."""
-    with_workspace = rows.select(pl.lit(workspace_id).alias("workspace_id"), pl.all())
-    return _copy(cur, "engine/copy_created_leads", with_workspace)
+    created = rows if isinstance(rows, CreatedLeads) else CreatedLeads.of(workspace_id, rows)
+    if created.rows:
+        payload = io.BytesIO(created.payload)
+        cur.copy_expert(load_sql("engine/copy_created_leads"), payload, size=COPY_BUFFER_BYTES)
+    return created.rows
 
 
 def _execute_merge(cur: Cursor, statement: str, workspace_id: int, rows: pl.DataFrame) -> None:

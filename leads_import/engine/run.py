@@ -162,13 +162,45 @@ def _prepared_chunks(source: ImportInput, *, progress: bool = True) -> Iterator[
         yield prepared
 
 
+@dataclass(frozen=True)
+class _Writes:
+    """What writing one classified batch takes, worked out before it reaches the database."""
+
+    classified: pl.DataFrame
+    created: db_leads.CreatedLeads
+    restored: pl.DataFrame
+    updated: pl.DataFrame | None  # None under skip
+
+    @classmethod
+    def of(cls, workspace: Workspace, classified: pl.DataFrame, options: ImportOptions) -> _Writes:
+        created = created_rows(classified, default_source=options.default_source)
+        return cls(
+            classified,
+            db_leads.CreatedLeads.of(workspace.id, created),
+            restored_rows(classified),
+            None if options.on_existing == SKIP else updated_rows(classified),
+        )
+
+
+def _write(
+    cur: Cursor, workspace: Workspace, writes: _Writes, options: ImportOptions
+) -> pl.DataFrame:
+    """COPY the created leads, merge the restored ones, apply the `on_existing` policy; return
+    the batch with updates that changed nothing settled."""
+    db_leads.insert_created(cur, workspace.id, writes.created)
+    db_leads.restore_leads(cur, workspace.id, writes.restored)
+    if writes.updated is None:
+        return writes.classified
+    changed = db_leads.update_leads(cur, workspace.id, writes.updated, options.on_existing)
+    return settle_updates(writes.classified, changed)
+
+
 def _write_batch(
     cur: Cursor, workspace: Workspace, classified: pl.DataFrame, options: ImportOptions
 ) -> pl.DataFrame:
-    """Write one classified batch: COPY the created leads, merge the restored ones, apply the
-    `on_existing` policy; return the batch with updates that changed nothing settled."""
+    """Write one classified batch on this thread; the merge input is built on another core
+    while the COPY waits on the server."""
     created = created_rows(classified, default_source=options.default_source)
-    # The merge input is built on the other core while the COPY waits on the server.
     restoring = _BACKGROUND.submit(restored_rows, classified)
     db_leads.insert_created(cur, workspace.id, created)
     db_leads.restore_leads(cur, workspace.id, restoring.result())
@@ -393,7 +425,7 @@ class _Writer:
             if prepared.height == 0:
                 continue
             classified = known.result().classify(prepared, self._options)
-            written.append(self._write(classified))
+            written.append(self._write(_Writes.of(self._workspace, classified, self._options)))
             while written and written[0].done():
                 self._report(written.pop(0).result(), report, on_batch)
         self._stop()
@@ -402,14 +434,12 @@ class _Writer:
         for future in written:
             self._report(future.result(), report, on_batch)
 
-    def _write(self, classified: pl.DataFrame) -> Future[pl.DataFrame]:
+    def _write(self, writes: _Writes) -> Future[pl.DataFrame]:
         future: Future[pl.DataFrame] = Future()
 
         def job() -> None:
             try:
-                future.set_result(
-                    _write_batch(self._cur, self._workspace, classified, self._options)
-                )
+                future.set_result(_write(self._cur, self._workspace, writes, self._options))
             except BaseException as error:
                 self._failure = error
                 future.set_exception(error)
