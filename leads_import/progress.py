@@ -1,8 +1,18 @@
 """Row progress of a long import (read, prepared, written): the reporter the stages advance,
-silent unless an entry point installs one (the CLI draws it on stderr)."""
+silent unless an entry point installs one (the CLI draws it on stderr).
+
+A reporter is per run: `reporting(r)` sets it for the current context (the CLI's import runner
+serves several runs at once, each from its own thread). `install(r)` sets the process's
+default, used where no run set one. A thread started without the run's context (an engine's
+worker) still finds the run's reporter while it is the only run of the process.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Final, Protocol
 
 STAGES: Final = ("read", "prepared", "written")
@@ -24,15 +34,38 @@ class _Silent:
         pass
 
 
-_reporter: ProgressReporter = _Silent()
+_default: ProgressReporter = _Silent()
+_current: ContextVar[ProgressReporter | None] = ContextVar("leads_progress", default=None)
+_active: list[ProgressReporter] = []
+_active_lock = threading.Lock()
 
 
 def reporter() -> ProgressReporter:
-    """The reporter of this process (silent unless the CLI installed one)."""
-    return _reporter
+    """The reporter of the current run, else the process's (silent unless one was installed)."""
+    current = _current.get()
+    if current is not None:
+        return current
+    with _active_lock:
+        if len(_active) == 1:
+            return _active[0]
+    return _default
 
 
 def install(new: ProgressReporter | None) -> None:
-    """Install a reporter for this process; None restores the silent one."""
-    global _reporter
-    _reporter = new if new is not None else _Silent()
+    """Install the process's default reporter; None restores the silent one."""
+    global _default
+    _default = new if new is not None else _Silent()
+
+
+@contextmanager
+def reporting(run_reporter: ProgressReporter) -> Iterator[ProgressReporter]:
+    """Report the progress of the run in this context to `run_reporter`."""
+    token = _current.set(run_reporter)
+    with _active_lock:
+        _active.append(run_reporter)
+    try:
+        yield run_reporter
+    finally:
+        with _active_lock:
+            _active.remove(run_reporter)
+        _current.reset(token)

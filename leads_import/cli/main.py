@@ -12,23 +12,17 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leads_import.cli import output
 from leads_import.cli.parser import build_parser
 from leads_import.errors import ImportRequestError, UnreadableSourceError
 
+if TYPE_CHECKING:
+    from leads_import.cli.progress import RichProgress
+
 EXIT_OK = 0
 EXIT_REQUEST_ERROR = 2
-
-
-class _HideRequestErrorTracebacks(logging.Filter):
-    """Expected request-level failures are logged as one line, without a traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ImportRequestError):
-            record.exc_info = None
-            record.exc_text = None
-        return True
 
 
 def _prefect_handlers() -> list[logging.Handler]:
@@ -36,8 +30,7 @@ def _prefect_handlers() -> list[logging.Handler]:
     return [h for n in names if n.startswith("prefect") for h in logging.getLogger(n).handlers]
 
 
-def _quiet_request_errors() -> None:
-    hide = _HideRequestErrorTracebacks()
+def _quiet_request_errors(hide: logging.Filter) -> None:
     for handler in _prefect_handlers():
         handler.addFilter(hide)
 
@@ -61,56 +54,77 @@ def _shows_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+@contextmanager
+def _shown(display: RichProgress) -> Iterator[RichProgress]:
+    from leads_import import progress
+
+    with display, progress.reporting(display):
+        yield display
+
+
 def _progress(quiet: bool) -> AbstractContextManager[object]:
     """A progress display on stderr for interactive runs; nothing when quiet or piped."""
-    from leads_import import progress
     from leads_import.cli.progress import RichProgress
 
     if not _shows_progress(quiet):
         return nullcontext()
-    display = RichProgress()
-    progress.install(display)
-    return display
+    return _shown(RichProgress())
+
+
+def _in_process() -> bool:
+    """Whether `leads import` runs the flow in this process: LEADS_RUNNER=off, a Prefect server
+    the user configured (PREFECT_API_URL, a profile), or Prefect already loaded here with a
+    server (a Python caller, the tests). Otherwise the background runner runs it."""
+    from leads_import.cli import services
+
+    return (
+        not services.runner_wanted()
+        or services.prefect_loaded_api_url() is not None
+        or services.user_prefect_api_url() is not None
+    )
 
 
 def _run_import(args: argparse.Namespace) -> int:
+    if _in_process():
+        return _run_import_here(args)
+    from leads_import.cli.client import run_import
+
+    return run_import(args)
+
+
+def _run_import_here(args: argparse.Namespace) -> int:
+    """The flow run in this process (against the configured Prefect server, else a temporary
+    one for the run)."""
     if _shows_progress(args.quiet):
         # Prefect's INFO lines would tear the live display; warnings and errors still show.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from leads_import.cli import importing
+    from leads_import.cli.client import request_fields
+    from leads_import.cli.services import user_prefect_api_url
 
-    import flows  # noqa: F401  (Prefect's offline defaults, before Prefect is imported)
-    from flows.import_flow import FileImport, import_leads_flow
-
-    _quiet_request_errors()
+    _quiet_request_errors(importing.HideRequestErrorTracebacks())
     if args.commit_every is not None and args.commit_every < 1:
         raise UnreadableSourceError("--commit-every must be a positive number of rows")
     with _source_path(args.source, args.format) as path, _progress(args.quiet):
-        request = FileImport(
-            source=path,
-            workspace=args.workspace,
-            restore_soft_deleted=not args.no_restore,
-            dry_run=args.dry_run,
-            format=args.format,
-            sheet=args.sheet,
-            commit_every=args.commit_every,
-            outcomes=args.outcomes,
-            on_existing=args.on_existing,
-            idempotency_key=args.idempotency_key,
-        )
-        # Heartbeats tell a server a run has crashed; an in-process run does not need them, and
-        # joining their thread adds most of a second to every run.
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            state = import_leads_flow(request, return_state=True)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BaseException):
-        raise result
-    if args.source == "-":
-        result["source"] = "-"
-    if args.json:
-        print(json.dumps(result))
-    else:
-        output.print_summary(result)
+        outcome = importing.run(importing.file_import(request_fields(args, path)))
+    link = importing.flow_run_url(outcome.flow_run_id) if user_prefect_api_url() else None
+    try:
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.failure is not None:
+            raise outcome.failure
+        result = outcome.report
+        assert result is not None
+        if args.source == "-":
+            result["source"] = "-"
+        if args.json:
+            print(json.dumps(result))
+        else:
+            output.print_summary(result)
+    finally:
+        if link:
+            sys.stdout.flush()
+            print(f"Prefect UI: {link}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -171,12 +185,66 @@ def _headers(readme: str | None) -> int:
     return EXIT_OK
 
 
+def _stop() -> int:
+    """`leads stop` (and `leads db stop`): every import runner, the Prefect server and the
+    embedded PostgreSQL that `leads` started in this data directory."""
+    from leads_import.cli.services import Layout, stop_all
+    from leads_import.db import connection as database
+
+    for line in stop_all(Layout.current()):
+        print(line)
+    stopped = database.stop_embedded()
+    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return EXIT_OK
+
+
+def _status() -> int:
+    """`leads status`: the background services and where the Prefect UI is."""
+    from leads_import.cli.services import Layout, describe, user_prefect_api_url
+    from leads_import.db.connection import embedded_pgdata
+    from leads_import.db.settings import DATABASE_URL_ENV
+
+    layout = Layout.current()
+    rows = describe(layout)
+    configured = os.environ.get(DATABASE_URL_ENV)
+    if configured:
+        rows.append(("PostgreSQL", f"{DATABASE_URL_ENV} ({_hide_password(configured)})"))
+    else:
+        pid_file = embedded_pgdata() / "postmaster.pid"
+        state = "running" if _postmaster_runs(pid_file) else "not running"
+        rows.append(("PostgreSQL", f"embedded, {state} ({embedded_pgdata()})"))
+    user_url = user_prefect_api_url()
+    if user_url:
+        rows.append(("PREFECT_API_URL", f"{user_url} (imports run there, in-process)"))
+    for label, text in rows:
+        print(f"{label:<16} {text}")
+    return EXIT_OK
+
+
+def _hide_password(url: str) -> str:
+    import re
+
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _postmaster_runs(pid_file: Path) -> bool:
+    from leads_import.cli.services import alive
+
+    try:
+        return alive(int(pid_file.read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "import":
+        return _run_import(args)
+    if args.command in ("stop", "status") or (args.command == "db" and args.db_command == "stop"):
+        return _stop() if args.command != "status" else _status()
+
     from leads_import.db import connection as database
     from leads_import.db import schema, workspaces
 
-    if args.command == "import":
-        return _run_import(args)
     if args.command == "runs":
         return _list_runs(args)
     if args.command == "serve":
@@ -200,10 +268,6 @@ def _run(args: argparse.Namespace) -> int:
         return _api_keys(args)
     if args.command == "headers":
         return _headers(args.readme)
-    if args.command == "db" and args.db_command == "stop":
-        stopped = database.stop_embedded()
-        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
-        return EXIT_OK
     if args.command == "db" and args.db_command == "url":
         print(database.database_url())
         return EXIT_OK
@@ -235,9 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except ImportRequestError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "code": exc.code, "details": exc.details()}))
+        output.print_error(str(exc), exc.code, exc.details(), getattr(args, "json", False))
         return exc.exit_code
 
 

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC
 from typing import Any
 
 RUN_COUNTS = ("created", "restored", "updated", "duplicates", "errors")
+
+
+def print_error(message: str, code: str, details: dict[str, Any], as_json: bool) -> None:
+    """A failed request: one `error:` line on stderr; with --json, its JSON document on stdout."""
+    print(f"error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "code": code, "details": details}))
 
 
 def print_summary(report: dict[str, Any]) -> None:

@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db.add_parser("init", help="create or upgrade the schema (idempotent)")
     db.add_parser("url", help="print the database URL in use (starts the embedded server)")
-    db.add_parser("stop", help="stop the embedded PostgreSQL server")
+    db.add_parser(
+        "stop", help="stop the embedded PostgreSQL and the other background services (leads stop)"
+    )
 
     workspace = commands.add_parser("workspace", help="manage workspaces").add_subparsers(
         dest="workspace_command", required=True
@@ -131,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     headers.add_argument(
         "--readme", metavar="PATH", help="rewrite that README's table instead of printing it"
+    )
+
+    commands.add_parser(
+        "status", help="the background services: Prefect server (its UI), import runner, database"
+    )
+    commands.add_parser(
+        "stop",
+        help="stop what leads started in the background: import runner, Prefect server, "
+        "embedded PostgreSQL",
     )
 
     delete = commands.add_parser("delete", help="soft delete leads by email")

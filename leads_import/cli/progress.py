@@ -42,3 +42,7 @@ class RichProgress:
     def set_total(self, rows: int) -> None:
         for task_id in self._tasks.values():
             self._progress.update(task_id, total=rows)
+
+    def log(self, text: str) -> None:
+        """A log line above the display (the display is redrawn below it)."""
+        self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -364,7 +364,7 @@ UNSCOPED = {
     "api/add_campaign_leads.sql": "scoped: eligible leads and the campaign by workspace_id",
 }
 # Folders of statements that are not a tenant's reads and writes.
-NOT_TENANT_SQL = ("migrations", "schema", "duckdb")
+NOT_TENANT_SQL = ("migrations", "schema", "duckdb", "prefect")
 TABLE_USE = re.compile(
     r"\b(?:FROM|JOIN|UPDATE|INTO|COPY)\s+(" + "|".join(TENANT_TABLES) + r")\b", re.IGNORECASE
 )
