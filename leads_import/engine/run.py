@@ -25,6 +25,7 @@ from leads_import.engine.options import ImportOptions
 from leads_import.engine.report import ImportReport
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
 from leads_import.progress import reporter
+from leads_import.sqlfiles import load_sql
 from transforms.classify import (
     CREATED,
     RESTORED,
@@ -36,6 +37,7 @@ from transforms.classify import (
     planned_additions,
     settle_updates,
 )
+from transforms.email_set import EmailSet, EmailTable
 from transforms.fields import IS_FIRST
 from transforms.frames import collect
 from transforms.normalise import email_is_valid, normalise_email
@@ -219,24 +221,22 @@ class _Known:
     of the input's emails, and the emails whose first valid row came in an earlier chunk."""
 
     def __init__(self, existing: pl.DataFrame) -> None:
-        self.existing = existing
-        self._seen: list[pl.Series] = []
+        self._existing = EmailTable(existing)
+        self._seen = EmailSet()
 
     def classify(self, prepared: pl.DataFrame, options: ImportOptions) -> pl.DataFrame:
         """Classify a chunk: a row whose email an earlier chunk had is not a first row."""
         emails = batch_emails(prepared)
-        if self._seen:
-            earlier = pl.concat([part.filter(part.is_in(emails.implode())) for part in self._seen])
-            if earlier.len():
-                prepared = prepared.with_columns(
-                    pl.col(IS_FIRST) & ~pl.col("email").is_in(earlier.implode())
-                )
-                emails = batch_emails(prepared)
-        self._seen.append(emails)
-        existing = self.existing.filter(pl.col("email").is_in(emails.implode()))
+        earlier = self._seen.contains(emails)
+        if earlier.any():
+            prepared = prepared.with_columns(
+                pl.col(IS_FIRST) & ~pl.col("email").is_in(emails.filter(earlier).implode())
+            )
+            emails = emails.filter(~earlier)
+        self._seen.add(emails)
         return classify(
             prepared,
-            existing,
+            self._existing.rows_of(emails),
             restore_soft_deleted=options.restore_soft_deleted,
             on_existing=options.on_existing,
         )
@@ -278,6 +278,7 @@ def _load(
         _write_in_line(cur, workspace, iter(batches), _Known(existing), options, report, on_batch)
         return
     snapshot = workspace.contact_limit is None and _snapshot_fits(cur, workspace)
+    cur.execute(load_sql("engine/set_import_memory"))
     with _Writer(cur, workspace, options) as writer:
         if snapshot:
             known = writer.submit(lambda: _Known(db_leads.snapshot(cur, workspace.id)))
