@@ -45,6 +45,9 @@ _JSON_LITERAL = r"\b(?:true|false|null)\b"
 _JSON_NUMBER = r"-?(?:0|[1-9][0-9]{0,999})(?:\.[0-9]{1,1000})?(?:[eE][+-]?[0-9]{1,4})?"
 _JSON_LEFTOVER = r"[^{}\[\],:S \t\n\r]|S[ \t\n\r]*S|,[ \t\n\r]*[}\]]"
 
+# Said after an invalid status, so the row's reason names the values that would do.
+STATUS_EXPECTED = f"(expected {', '.join(STATUSES[:-1])} or {STATUSES[-1]})"
+
 PREPARED_SCHEMA_COLUMNS = (ROW_INDEX, RAW_EMAIL, *RAW_COLUMNS, ERROR_REASON, IS_FIRST)
 
 
@@ -137,7 +140,7 @@ def _error_reasons(*, strict_json: bool) -> list[pl.Expr]:
         )
     reasons.append(
         pl.when(pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES)).then(
-            pl.format('invalid status "{}"', pl.col("_given_status"))
+            pl.format(f'invalid status "{{}}" {STATUS_EXPECTED}', pl.col("_given_status"))
         )
     )
     custom_given = pl.col("custom_fields_given")

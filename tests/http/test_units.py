@@ -160,7 +160,7 @@ def test_field_path_names_the_lead_index() -> None:
         ("empty email", "email"),
         ("invalid email format", "email"),
         ("email contains a NUL character", "email"),
-        ('invalid status "hot"', "status"),
+        ('invalid status "hot" (expected active, bounced, unsubscribed or replied)', "status"),
         ("phone longer than 50 characters", "phone"),
         ("linkedinUrl contains whitespace", "linkedinUrl"),
         ("customFields must be a JSON object", "customFields"),

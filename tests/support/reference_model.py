@@ -182,7 +182,8 @@ def check_row(row: Mapping[str, Any]) -> Row:
                 if given.lower() in STATUSES:
                     result.fields["status"] = given.lower()
                 else:
-                    reasons.append(f'invalid status "{given}"')
+                    expected = "(expected active, bounced, unsubscribed or replied)"
+                    reasons.append(f'invalid status "{given}" {expected}')
 
     custom = row.get("customFields")
     if custom is not None:

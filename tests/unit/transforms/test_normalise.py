@@ -14,6 +14,9 @@ from transforms.headers import map_headers, to_raw_frame
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
 
+# What an invalid status reason names after the value (pinned here, not imported).
+STATUS_HINT = "(expected active, bounced, unsubscribed or replied)"
+
 OK = "ok@example.com"
 
 
@@ -153,7 +156,10 @@ def test_invalid_emails(email):
         ({"email": OK, "phone": "1" * 51, "website": "a b"}, "phone longer than 50 characters"),
         ({"email": OK, "website": "w" * 2049 + " x"}, "website longer than 2,048 characters"),
         ({"email": OK, "linkedinUrl": "a b", "status": "hot"}, "linkedinUrl contains whitespace"),
-        ({"email": OK, "status": "hot", "customFields": "[1]"}, 'invalid status "hot"'),
+        (
+            {"email": OK, "status": "hot", "customFields": "[1]"},
+            'invalid status "hot" ' + STATUS_HINT,
+        ),
         (
             {"email": OK, "customFields": "[1]", "tags": '["a", 1]'},
             "customFields must be a JSON object",
@@ -233,9 +239,13 @@ def test_whitespace_inside_other_text_is_kept():
         ("rePLIED", "replied", None),
         ("   ", None, None),  # blank: missing, the default applies later
         (None, None, None),
-        ("hot", "hot", 'invalid status "hot"'),
-        (" Pending ", "pending", 'invalid status "Pending"'),  # the reason shows it as given
-        ("deleted", "deleted", 'invalid status "deleted"'),
+        ("hot", "hot", 'invalid status "hot" ' + STATUS_HINT),
+        (
+            " Pending ",
+            "pending",
+            'invalid status "Pending" ' + STATUS_HINT,
+        ),  # the reason shows it as given
+        ("deleted", "deleted", 'invalid status "deleted" ' + STATUS_HINT),
     ],
 )
 def test_status_is_case_folded_and_checked(given, stored, reason):
