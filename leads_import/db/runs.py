@@ -145,9 +145,12 @@ RUN_COLUMNS: Final = (
 
 
 def recent_runs(workspace: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest runs, newest first, of one workspace or all."""
+    """The latest runs, newest first, of one workspace or all (ids as text, as in reports)."""
     with transaction() as conn, conn.cursor() as cur:
         ensure_schema(conn)
         cur.execute(load_sql("runs/recent_runs"), {"slug": workspace, "limit": limit})
         rows = cur.fetchall()
-    return [dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows]
+    found = [dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows]
+    for run in found:
+        run["id"] = str(run["id"])
+    return found

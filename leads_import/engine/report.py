@@ -55,9 +55,9 @@ class ImportReport:
         self.error_details.extend(summary["errorDetails"][: max(room, 0)])
         self.total += rows
 
-    def to_json(self, *, ids_as_text: bool = False) -> dict[str, Any]:
-        """The report as JSON: the contract's six keys, then what this run adds (`ids_as_text`:
-        the run id as a string, as the HTTP API gives ids)."""
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON: the contract's six keys, then what this run adds (the run id as
+        text, as the HTTP API gives every id: a bigint does not survive a JSON number)."""
         data: dict[str, Any] = {
             "created": self.created,
             "restored": self.restored,
@@ -73,7 +73,7 @@ class ImportReport:
             "dryRun": self.dry_run,
         }
         if self.run_id is not None:
-            data["runId"] = str(self.run_id) if ids_as_text else self.run_id
+            data["runId"] = str(self.run_id)
         if self.replayed:
             data["replayed"] = True
         for key in ("source", "format", "encoding"):
@@ -112,7 +112,7 @@ class ImportReport:
             total=data.get("total", 0),
             remaining_capacity=data.get("remainingCapacity"),
             load_ms=data.get("loadMs", 0.0),
-            run_id=data["runId"],
+            run_id=int(data["runId"]),
             replayed=data.get("replayed", False),
             warnings=data.get("warnings", []),
             source=data.get("source"),

@@ -85,7 +85,7 @@ class Pair:
             {"email": e, "firstName": "B", "tags": ["b"], "customFields": {"ws": "b"}} for e in POOL
         ]
         audit = RunAudit(kind=KIND_API, source="api", idempotency_key="same-key")
-        run = import_leads(leads, self.b.slug, audit=audit, database=self.url)["runId"]
+        run = int(import_leads(leads, self.b.slug, audit=audit, database=self.url)["runId"])
         soft_delete_leads(self.b.slug, POOL[:2], database=self.url)
         import_leads(leads[:1], self.b.slug, database=self.url)
         soft_delete_leads(self.b.slug, POOL[:1], database=self.url)

@@ -130,5 +130,5 @@ def _import(raw: bytes, ctx: ApiContext, idempotency_key: str | None) -> JSONRes
     engine_ms = (time.perf_counter() - started) * 1000
     # Where the server time went (the gate adds `auth;dur=` and `app;dur=`, the whole request).
     timing = f"parse;dur={parse_ms:.1f}, engine;dur={engine_ms:.1f}"
-    body_json = {"data": report.to_json(ids_as_text=True)}
+    body_json = {"data": report.to_json()}
     return JSONResponse(body_json, headers={"Server-Timing": timing})

@@ -173,7 +173,8 @@ def test_same_key_other_payload_is_refused(run, db, workspace):
     state = full_state(db, workspace.id)
     with pytest.raises(IdempotencyKeyReusedError) as raised:
         run(other, workspace, audit=api_audit(other, "key-2"))
-    assert raised.value.run_id == first["runId"]
+    assert str(raised.value.run_id) == first["runId"]
+    assert raised.value.details()["runId"] == first["runId"]  # ids as text, as in reports
     assert raised.value.http_status == 409
     assert full_state(db, workspace.id) == state
 

@@ -74,7 +74,7 @@ def test_run_publishes_artifacts_and_audit_row(prefect_api_url, db) -> None:
     progress = Artifact.get(artifact_key("progress", workspace.slug))
     assert progress is not None and progress.type == "progress" and float(progress.data) == 100.0
     [run] = _runs(db, workspace.id)
-    assert run["id"] == report["runId"]
+    assert str(run["id"]) == report["runId"]
     assert (run["status"], run["kind"], run["source"]) == ("succeeded", "file", str(SAMPLE))
     assert (run["created"], run["duplicates"], run["errors"]) == (
         report["created"],
@@ -171,6 +171,7 @@ def test_cli_idempotency_and_runs_listing(prefect_api_url, db, capsys) -> None:
     assert replay["replayed"] is True and replay["runId"] == first["runId"]
     assert main(["runs", "--workspace", workspace.slug, "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
+    assert isinstance(first["runId"], str)  # ids as text, as the HTTP API gives them
     assert [run["id"] for run in runs] == [first["runId"]]
     assert runs[0]["created"] == first["created"] and runs[0]["status"] == "succeeded"
     assert main(["runs", "--workspace", workspace.slug]) == 0

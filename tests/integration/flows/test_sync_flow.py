@@ -216,7 +216,7 @@ def test_runs_import_only_rows_beyond_the_watermark(prefect_api_url, db, source)
     assert stored["ann@example.com"]["tags"] == ["vip", "eu"]
     assert stored["ann@example.com"]["custom_fields"] == {"plan": "pro", "seats": 3}
     cursor_column, watermark, run_id = sync_state(db, workspace)
-    assert (cursor_column, run_id) == ("updated_at", first["runId"])
+    assert (cursor_column, run_id) == ("updated_at", int(first["runId"]))
     assert decode_watermark(watermark) == at(4)
 
     # New rows with later cursors; an old row edited without moving its cursor.
@@ -238,11 +238,11 @@ def test_runs_import_only_rows_beyond_the_watermark(prefect_api_url, db, source)
     third, third_run = run_sync(request)
     assert counts(third) == (0, 0, 0, 0, 0, 0)
     assert third["watermark"] == second["watermark"]
-    assert sync_state(db, workspace)[2] == second["runId"]  # the state stays as it was
+    assert sync_state(db, workspace)[2] == int(second["runId"])  # the state stays as it was
     assert len(leads(db, workspace)) == 5
 
     recorded = runs(db, workspace)
-    assert [r["id"] for r in recorded] == [first["runId"], second["runId"], third["runId"]]
+    assert [str(r["id"]) for r in recorded] == [first["runId"], second["runId"], third["runId"]]
     assert [r["flow_run_id"] for r in recorded] == [first_run, second_run, third_run]
     assert [(r["kind"], r["status"], r["source"]) for r in recorded] == [
         ("sync", "succeeded", "crm")
