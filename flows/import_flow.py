@@ -24,7 +24,7 @@ from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, replayed_r
 from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.db.workspaces import resolve_workspace
 from leads_import.engine import ImportOptions, ImportReport, OnExisting, run_import
-from leads_import.errors import EmptyInputError
+from leads_import.errors import EmptyInputError, check_outcomes_path
 from leads_import.progress import reporter
 from leads_import.readers.fetch import fetch_to
 from leads_import.readers.sources import open_source
@@ -228,6 +228,7 @@ def publish(report: dict[str, Any], workspace: str, source: str) -> None:
 def import_leads_flow(request: FileImport) -> dict[str, Any]:
     """Import a file of leads into a workspace and return the dedup report."""
     started = time.perf_counter()
+    check_outcomes_path(request.outcomes)  # before anything is read
     audit = new_audit(KIND_FILE, request, source=request.source)
     with tempfile.TemporaryDirectory(prefix="leads-import-") as work_dir:
         path = fetch_source(request.source, work_dir)

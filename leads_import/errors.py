@@ -42,6 +42,42 @@ class UnreadableSourceError(ImportRequestError):
     code = "unreadable_source"
 
 
+class OutcomesPathError(ImportRequestError):
+    """`--outcomes PATH` cannot be written (checked before the input is read)."""
+
+    code = "unwritable_outcomes"
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        self._init_args = (path, why)
+        super().__init__(f"cannot write the outcomes file {path}: {why}")
+
+    def details(self) -> dict[str, object]:
+        return {"path": self.path}
+
+
+def check_outcomes_path(path: str | None) -> None:
+    """Raise OutcomesPathError unless a file can be written at `path`: its folder exists and
+    is writable (the file is written beside it first, then moved), and it is no directory."""
+    import os
+    from pathlib import Path
+
+    if not path:
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise OutcomesPathError(path, "it is a directory")
+    if not folder.exists():
+        raise OutcomesPathError(path, f"no such directory {folder}")
+    if not folder.is_dir():
+        raise OutcomesPathError(path, f"{folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+        target.exists() and not os.access(target, os.W_OK)
+    ):
+        raise OutcomesPathError(path, "permission denied")
+
+
 class WorkspaceNotFoundError(ImportRequestError):
     http_status = 404
     code = "workspace_not_found"
@@ -50,6 +86,20 @@ class WorkspaceNotFoundError(ImportRequestError):
         self.workspace = workspace
         self._init_args = (workspace,)
         super().__init__(f"unknown workspace {workspace!r}")
+
+
+class WorkspaceConflictError(ImportRequestError):
+    """`leads workspace create` of a slug that exists with other values."""
+
+    code = "workspace_exists"
+
+    def __init__(self, slug: str, difference: str) -> None:
+        self.slug, self.difference = slug, difference
+        self._init_args = (slug, difference)
+        super().__init__(f'workspace "{slug}" exists with {difference}; use leads workspace update')
+
+    def details(self) -> dict[str, object]:
+        return {"workspace": self.slug}
 
 
 class PlanLimitExceededError(ImportRequestError):
@@ -81,7 +131,7 @@ class IdempotencyKeyReusedError(ImportRequestError):
         )
 
     def details(self) -> dict[str, object]:
-        return {"idempotencyKey": self.key, "runId": self.run_id}
+        return {"idempotencyKey": self.key, "runId": str(self.run_id)}
 
 
 class SyncConflictError(ImportRequestError):

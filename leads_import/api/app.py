@@ -102,6 +102,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         # parsing a 1000-lead body is about 60 ms (a full pass over ~100k objects), with it 6.
         gc.freeze()
         yield
+        # Off the embedded server's list of users: a worker process exits without atexit hooks.
+        await to_thread.run_sync(database.release_embedded)
 
     app = FastAPI(
         title="leads-import API",

@@ -26,7 +26,7 @@ from leads_import.cli.services import (
     runner_key,
     running_server,
 )
-from leads_import.errors import UnreadableSourceError
+from leads_import.errors import UnreadableSourceError, check_outcomes_path
 from leads_import.readers.formats import detect_format
 
 EXIT_FAILURE = 1
@@ -44,15 +44,14 @@ def check_source(args: argparse.Namespace) -> None:
     if args.source == "-":
         if args.format is None:
             raise UnreadableSourceError("reading standard input (-) needs --format")
-        return
-    if _is_url(args.source):
-        return
-    path = Path(args.source)
-    if not path.is_file():
-        raise UnreadableSourceError(f"cannot read {args.source}: no such file")
-    if not os.access(path, os.R_OK):
-        raise UnreadableSourceError(f"cannot read {args.source}: permission denied")
-    detect_format(path, args.format)
+    elif not _is_url(args.source):
+        path = Path(args.source)
+        if not path.is_file():
+            raise UnreadableSourceError(f"cannot read {args.source}: no such file")
+        if not os.access(path, os.R_OK):
+            raise UnreadableSourceError(f"cannot read {args.source}: permission denied")
+        detect_format(path, args.format)
+    check_outcomes_path(args.outcomes)
 
 
 def _spool_stdin(layout: Layout, fmt: str) -> Path:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 import flows  # noqa: F401  (Prefect's offline defaults, before Prefect is imported)
 from flows.import_flow import FileImport, import_leads_flow
 from leads_import.db.settings import DEFAULT_WORKSPACE
-from leads_import.errors import ImportRequestError, UnreadableSourceError
+from leads_import.errors import ImportRequestError, UnreadableSourceError, check_outcomes_path
 from leads_import.readers.fetch import is_url
 from leads_import.readers.formats import detect_format
 
@@ -56,15 +56,19 @@ def file_import(fields: dict[str, Any]) -> FileImport:
 
 
 def check_request(request: FileImport) -> None:
-    """Raise the request-level errors that need no data: an unreadable file, a file format
-    whose header has no email column (CSV, TSV, Parquet: only the header is read), an unknown
-    workspace. Anything this cannot tell is left to the flow run."""
+    """Raise the request-level errors that need no data: an unreadable file, an outcomes path
+    that cannot be written, a file format whose header has no email column (CSV, TSV, Parquet:
+    only the header is read), an unknown workspace. Anything this cannot tell is left to the
+    flow run."""
     if not is_url(request.source):
         path = Path(request.source)
         if not path.is_file():
             raise UnreadableSourceError(f"cannot read {path}: no such file")
         if not os.access(path, os.R_OK):
             raise UnreadableSourceError(f"cannot read {path}: permission denied")
+    check_outcomes_path(request.outcomes)
+    if not is_url(request.source):
+        path = Path(request.source)
         if detect_format(path, request.format) in HEADER_FORMATS:
             from leads_import.readers.sources import open_source
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from leads_import.cli.progress import RichProgress
 
 EXIT_OK = 0
+EXIT_FAILURE = 1
 EXIT_REQUEST_ERROR = 2
 
 
@@ -128,15 +129,64 @@ def _run_import_here(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _workspace(args: argparse.Namespace) -> int:
+    """`leads workspace create|update|list`."""
+    from leads_import.db import connection as database
+    from leads_import.db import schema, workspaces
+
+    given = {k: getattr(args, k) for k in ("name", "contact_limit") if hasattr(args, k)}
+    with database.transaction() as conn:
+        schema.ensure_schema(conn)
+        if args.workspace_command == "list":
+            listed = workspaces.list_workspaces(conn)
+        elif args.workspace_command == "update":
+            if not given:
+                raise ImportRequestError("nothing to update: give --name or --contact-limit")
+            found = workspaces.update_workspace(conn, args.slug, **given)
+        else:
+            found, created = workspaces.ensure_workspace(conn, args.slug, **given)
+    if args.workspace_command == "list":
+        if args.json:
+            print(json.dumps([ws.to_json() for ws in listed]))
+        else:
+            output.print_workspaces(listed)
+        return EXIT_OK
+    if args.workspace_command == "update":
+        print(f'updated workspace "{found.slug}": {output.workspace_values(found)}')
+    elif created:
+        print(f'created workspace "{found.slug}" (id {found.id}): {output.workspace_values(found)}')
+    else:
+        print(f'workspace "{found.slug}" exists (id {found.id}), unchanged')
+    if found.contact_limit is not None and found.active_leads > found.contact_limit:
+        print(
+            f"note: it has {found.active_leads:,} active leads, more than its limit: imports "
+            "that would add leads are refused"
+        )
+    return EXIT_OK
+
+
 def _list_runs(args: argparse.Namespace) -> int:
     from leads_import.db.runs import recent_runs
 
+    if args.workspace is not None:
+        _check_workspace_exists(args.workspace)
     runs = recent_runs(args.workspace, max(1, args.limit))
     if args.json:
         print(json.dumps(runs, default=str))
     else:
         output.print_runs(runs)
     return EXIT_OK
+
+
+def _check_workspace_exists(slug: str) -> None:
+    """WorkspaceNotFoundError (exit 2) unless `slug` names a workspace."""
+    from leads_import.db import connection as database
+    from leads_import.db import schema
+    from leads_import.db.workspaces import find_workspace
+
+    with database.transaction() as conn:
+        schema.ensure_schema(conn)
+        find_workspace(conn, slug)
 
 
 def _api_keys(args: argparse.Namespace) -> int:
@@ -193,9 +243,27 @@ def _stop() -> int:
 
     for line in stop_all(Layout.current()):
         print(line)
-    stopped = database.stop_embedded()
-    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    try:
+        stopped = database.stop_embedded()
+    except database.EmbeddedStopError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    if stopped.pid is None:
+        print("embedded PostgreSQL was not running")
+        return EXIT_OK
+    print(f"embedded PostgreSQL stopped (pid {stopped.pid})")
+    for pid in stopped.users:
+        print(f"  it was in use by pid {pid} ({_command_of(pid)}), which lost its connections")
     return EXIT_OK
+
+
+def _command_of(pid: int) -> str:
+    import psutil
+
+    try:
+        return " ".join(psutil.Process(pid).cmdline()[:4]) or "?"
+    except psutil.Error:
+        return "?"
 
 
 def _status() -> int:
@@ -243,7 +311,7 @@ def _run(args: argparse.Namespace) -> int:
         return _stop() if args.command != "status" else _status()
 
     from leads_import.db import connection as database
-    from leads_import.db import schema, workspaces
+    from leads_import.db import schema
 
     if args.command == "runs":
         return _list_runs(args)
@@ -276,13 +344,8 @@ def _run(args: argparse.Namespace) -> int:
             upgrade = schema.init_schema(conn)
         print(upgrade.summary())
         return EXIT_OK
-    with database.transaction() as conn:
-        if args.command == "workspace":
-            schema.ensure_schema(conn)
-            ws = workspaces.create_workspace(
-                conn, args.slug, name=args.name, contact_limit=args.contact_limit
-            )
-            print(f"workspace {ws.slug} (id {ws.id})")
+    if args.command == "workspace":
+        return _workspace(args)
     if args.command == "delete":
         from leads_import.engine import soft_delete_leads
 

