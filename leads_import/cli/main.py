@@ -261,7 +261,7 @@ def _command_of(pid: int) -> str:
     import psutil
 
     try:
-        return " ".join(psutil.Process(pid).cmdline()[:4]) or "?"
+        return " ".join(psutil.Process(pid).cmdline())[:100] or "?"
     except psutil.Error:
         return "?"
 
