@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from leads_import.api.models import ErrorBody
 from leads_import.errors import ImportRequestError
 
 MAX_VALIDATION_ERRORS: Final = 100
+INTERNAL_ERROR: Final = "internal_error"
+DATABASE_UNAVAILABLE: Final = "database_unavailable"
 
 
 class ApiError(Exception):
@@ -28,6 +32,19 @@ class ApiError(Exception):
 
 def error_body(message: str, code: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": message, "code": code, "details": details or {}}
+
+
+def internal_error_body() -> dict[str, Any]:
+    return error_body("internal server error", INTERNAL_ERROR)
+
+
+def database_unavailable_body(reason: str = "unreachable") -> dict[str, Any]:
+    """503: the database does not answer (`reason`: unreachable, timeout or error)."""
+    return error_body(
+        "the database does not answer; try again shortly",
+        DATABASE_UNAVAILABLE,
+        {"database": reason},
+    )
 
 
 def error_response(
@@ -95,14 +112,35 @@ _HTTP_CODES: Final = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "rate_limit_exceeded",
+    500: INTERNAL_ERROR,
+    503: "service_unavailable",
 }
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Our errors, the engine's request errors, FastAPI's validation errors and Starlette's
-    HTTP errors (unknown route, wrong method) all answer with the error body."""
+class AllowedMethods:
+    """The methods served at each path, for a 405's `Allow` (Starlette's names only the first
+    route's, and each method of an endpoint here is a route of its own)."""
+
+    def __init__(self, routes: Iterable[tuple[str, Iterable[str]]]) -> None:
+        self._routes = [(compile_path(path)[0], set(methods)) for path, methods in routes]
+
+    def at(self, path: str) -> list[str]:
+        methods: set[str] = set()
+        for pattern, served in self._routes:
+            if pattern.match(path):
+                methods |= served
+        order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+def install_error_handlers(app: FastAPI, allowed: AllowedMethods) -> None:
+    """Our errors, the engine's request errors, FastAPI's validation errors, Starlette's HTTP
+    errors (unknown route, wrong method) and anything unexpected all answer with the error body
+    (none of FastAPI's `{"detail": …}` bodies is left)."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -120,12 +158,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        details = exc.detail if isinstance(exc.detail, dict) else {}
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}"
-        response = error_response(exc.status_code, message, code)
-        for name, value in (exc.headers or {}).items():
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and message == "Method Not Allowed":
+            methods = allowed.at(request.url.path)
+            message = f"method {request.method} is not allowed on {request.url.path}"
+            details = {"allowed": methods}
+            headers["Allow"] = ", ".join(methods)
+        response = error_response(exc.status_code, message, code, details)
+        for name, value in headers.items():
             response.headers[name] = value
         return response
+
+    # Starlette runs this one outermost (ServerErrorMiddleware) and re-raises, so the traceback
+    # is still logged; the gate answers an endpoint's failure itself, with the rate headers.
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(internal_error_body(), status_code=500)
 
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
@@ -140,5 +191,12 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "description": "Rate limit exceeded (`rate_limit_exceeded`); see `Retry-After`.",
     },
     413: {"model": ErrorBody, "description": "A body over 64 MiB (`payload_too_large`)."},
-    500: {"model": ErrorBody, "description": "An unexpected failure; nothing was written."},
+    500: {
+        "model": ErrorBody,
+        "description": "An unexpected failure (`internal_error`); nothing was written.",
+    },
+    503: {
+        "model": ErrorBody,
+        "description": "The database does not answer (`database_unavailable`); retry later.",
+    },
 }

@@ -1,5 +1,6 @@
 """The gate in front of every endpoint: API key, rate limit, and the headers every response
-carries. A pure ASGI middleware (no per-request task or body copy)."""
+carries; the open paths (health, schema, docs) pass without a key and are not counted. A pure
+ASGI middleware (no per-request task or body copy)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leads_import.api import rate_limit
-from leads_import.api.errors import error_body
+from leads_import.api.database import ApiDatabase, database_unreachable
+from leads_import.api.errors import database_unavailable_body, error_body, internal_error_body
 from leads_import.api.rate_limit import RateDecision
 from leads_import.api.settings import ApiSettings
 from leads_import.db.api_keys import AuthenticatedKey
@@ -62,17 +64,25 @@ class Gate:
         self,
         app: ASGIApp,
         settings: ApiSettings,
-        database_url: Callable[[], str],
+        database: Callable[[], ApiDatabase],
         open_paths: set[str],
+        open_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.settings = settings
-        self.database_url = database_url
+        self.database = database
         self.open_paths = open_paths
+        self.open_prefixes = open_prefixes
+
+    def is_open(self, path: str) -> bool:
+        """Paths served without a key and not counted (health, schema, docs and their assets)."""
+        return path in self.open_paths or path.startswith(self.open_prefixes)
 
     def admit(self, key: str | None, client: str) -> tuple[AuthenticatedKey | None, RateDecision]:
         """Look the key up and count the request (one statement, one short transaction)."""
-        with transaction(self.database_url()) as conn, conn.cursor() as cur:
+        database = self.database()
+        database.ensure_schema()  # a no-op once done (at startup, if the database answered)
+        with transaction(database.url) as conn, conn.cursor() as cur:
             return rate_limit.admit(
                 cur, key, client, self.settings.rate_limit, self.settings.rate_window_seconds
             )
@@ -95,18 +105,20 @@ class Gate:
                 message = {**message, "headers": headers}
             await send(message)
 
-        if scope["path"] in self.open_paths:
-            await self.app(scope, receive, send_with_headers)
+        if self.is_open(scope["path"]):
+            await self._run(scope, receive, send_with_headers, lambda: sent)
             return
         key = request_key(scope.get("headers", []))
         admit_started = time.perf_counter()
         try:
             found, decision = await to_thread.run_sync(self.admit, key, _client(scope))
-        except Exception:
-            log.exception("authenticating a request failed")
-            await _respond(
-                send_with_headers, 500, error_body("internal server error", "internal_error")
-            )
+        except Exception as exc:
+            if database_unreachable(exc):
+                log.warning("the database does not answer: %s", str(exc).strip())
+                await _respond(send_with_headers, 503, database_unavailable_body())
+            else:
+                log.exception("authenticating a request failed")
+                await _respond(send_with_headers, 500, internal_error_body())
             return
         extra.extend(decision.headers())
         admit_ms = (time.perf_counter() - admit_started) * 1000
@@ -131,15 +143,24 @@ class Gate:
             await _respond(send_with_headers, 413, body)
             return
         scope.setdefault("state", {})[STATE_KEY] = found
+        await self._run(scope, receive, send_with_headers, lambda: sent)
+
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]
+    ) -> None:
+        """Run the app; a failure before the response started is answered with the error body
+        (503 when the database stopped answering, else 500)."""
         try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception:
-            log.exception("%s %s failed", scope.get("method"), scope["path"])
-            if sent:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if started():
                 raise
-            await _respond(
-                send_with_headers, 500, error_body("internal server error", "internal_error")
-            )
+            if database_unreachable(exc):
+                log.warning("the database does not answer: %s", str(exc).strip())
+                await _respond(send, 503, database_unavailable_body())
+                return
+            log.exception("%s %s failed", scope.get("method"), scope["path"])
+            await _respond(send, 500, internal_error_body())
 
 
 async def _respond(
@@ -148,7 +169,8 @@ async def _respond(
     body: dict[str, Any],
     headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
-    payload = json.dumps(body).encode()
+    # Written as JSONResponse writes the app's bodies.
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",

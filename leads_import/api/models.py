@@ -330,9 +330,24 @@ class CampaignMembersBody(BaseModel):
     data: CampaignMembers
 
 
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="`ok`: the API and its database answer.")
+    database: Literal["ok"] = Field(description="`ok`: the database answered a query.")
+    version: str = Field(description="The leads-import version serving the API.")
+
+
+class HealthBody(BaseModel):
+    data: Health
+
+
 class ErrorBody(BaseModel):
     """Every error: a message, a snake_case code and details."""
 
+    model_config = ConfigDict(extra="forbid")
+
     error: str = Field(description="What went wrong, in English.")
-    code: str = Field(description="A stable snake_case code, e.g. `rate_limit_exceeded`.")
+    code: str = Field(
+        description="A stable snake_case code, e.g. `rate_limit_exceeded`.",
+        pattern="^[a-z][a-z0-9_]*$",
+    )
     details: dict[str, Any] = Field(description="Specifics (field, index, limit, …).")

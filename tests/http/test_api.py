@@ -487,6 +487,7 @@ def test_the_openapi_schema_documents_every_error(api_url) -> None:
         for method, operation in methods.items()
     }
     assert set(operations) == {
+        ("GET", "/api/v1/health"),
         ("POST", "/api/v1/leads/import"),
         ("POST", "/api/v1/leads"),
         ("GET", "/api/v1/leads"),
@@ -497,9 +498,15 @@ def test_the_openapi_schema_documents_every_error(api_url) -> None:
         ("POST", "/api/v1/campaigns/{campaign_id}/leads"),
     }
     error_ref = "#/components/schemas/ErrorBody"
+    health = operations.pop(("GET", "/api/v1/health"))
+    assert health["security"] == [] and set(health["responses"]) == {"200", "503"}
+    assert health["responses"]["503"]["content"]["application/json"]["schema"] == {
+        "$ref": error_ref
+    }
+    assert "headers" not in health["responses"]["200"]  # not counted: no rate-limit headers
     for key, operation in operations.items():
         responses = operation["responses"]
-        for status in ("401", "422", "429", "500"):
+        for status in ("401", "422", "429", "500", "503"):
             content = responses[status]["content"]["application/json"]["schema"]
             assert content == {"$ref": error_ref}, (key, status)
         for response in responses.values():

@@ -1,4 +1,5 @@
-"""Schemathesis against the served OpenAPI schema: whatever it sends, no 5xx.
+"""Schemathesis against the served OpenAPI schema: whatever it sends, no 5xx, and every answer
+is one the schema documents (status, body, content type, headers, `Allow`).
 
 Each operation gets valid (positive) and invalid (negative) requests generated from the schema,
 sent over HTTP to the real server with a key of a fuzzing workspace.
@@ -13,7 +14,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    allow_header_conformance,
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from leads_import.db.connection import connect
 from tests.support.api_server import new_key
@@ -28,6 +36,16 @@ OPERATIONS = [
     "DELETE /api/v1/leads/{lead_id}",
     "GET /api/v1/campaigns/{campaign_id}",
     "POST /api/v1/campaigns/{campaign_id}/leads",
+]
+# Takes no input to generate and no key (tests/http/test_health.py).
+OPEN_OPERATIONS = ["GET /api/v1/health"]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    allow_header_conformance,
 ]
 # A deeper run: API_FUZZ_EXAMPLES=300 uv run pytest tests/http/test_schema_fuzz.py
 MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "20"))
@@ -56,7 +74,7 @@ def api_schema(api_url: str):
 
 def test_the_schema_lists_every_operation(api_schema) -> None:
     found = {op.ok().label for op in api_schema.get_all_operations()}
-    assert found == set(OPERATIONS)
+    assert found == {*OPERATIONS, *OPEN_OPERATIONS}
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -77,7 +95,7 @@ def test_no_server_error(api_schema, fuzz_key: str, label: str, mode: Generation
         case.headers = headers
         response = case.call(timeout=30)
         statuses.append(response.status_code)
-        case.validate_response(response, checks=[not_a_server_error])
+        case.validate_response(response, checks=CHECKS)
         assert response.status_code < 500, response.text
         for name in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
             assert name in response.headers
