@@ -35,25 +35,47 @@ def _text(value: Any) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
 
 
+def _row(detail: dict[str, Any]) -> str:
+    """A row's line in the file, else its 0-based index (an input without lines)."""
+    line = detail.get("line")
+    return str(int(line)) if line is not None else f"index {int(detail['index'])}"
+
+
+def _details_table(details: list[dict[str, Any]]) -> list[str]:
+    """Rows as a markdown table: line, email, reason."""
+    lines = ["| line | email | reason |", "|---:|---|---|"]
+    lines += [
+        f"| {_row(d)} | {_text(d['email'])} | {_text(d.get('reason') or '')} |" for d in details
+    ]
+    return lines
+
+
 def samples_markdown(report: dict[str, Any]) -> str:
-    """The duplicate and error samples of a report (at most 100 each), as markdown."""
+    """The warnings and the duplicate and error samples of a report (at most 100 each), as
+    markdown: rows named by their line in the file, with why each is a duplicate or an error."""
     lines = [f"# Import report: {_text(report.get('workspace', ''))}", ""]
     counted = ", ".join(f"{key} {int(report.get(key) or 0):,}" for key in COUNT_KEYS)
     lines += [counted, ""]
     if report.get("dryRun"):
         lines += ["Dry run: nothing was written.", ""]
+    warnings = report.get("warnings") or []
+    if warnings:
+        lines += ["## Warnings", ""]
+        lines += [f"- {_text(warning)}" for warning in warnings]
+        lines.append("")
+    details = report.get("duplicateDetails") or []
     duplicates = report.get("duplicateEmails") or []
-    lines += [f"## Duplicates (first {len(duplicates)})", ""]
-    lines += [f"- {_text(email)}" for email in duplicates] or ["None."]
-    errors = report.get("errorDetails") or []
-    lines += ["", f"## Errors (first {len(errors)})", ""]
-    if errors:
-        lines += ["| row | email | reason |", "|---:|---|---|"]
-        lines += [
-            f"| {int(e['index'])} | {_text(e['email'])} | {_text(e['reason'])} |" for e in errors
-        ]
+    lines += [f"## Duplicates (first {len(details or duplicates)})", ""]
+    if details:
+        lines += _details_table(details)
+    elif duplicates:  # an input without lines: the emails alone
+        lines += ["| email |", "|---|"]
+        lines += [f"| {_text(email)} |" for email in duplicates]
     else:
         lines.append("None.")
+    errors = report.get("errorDetails") or []
+    lines += ["", f"## Errors (first {len(errors)})", ""]
+    lines += _details_table(errors) if errors else ["None."]
     return "\n".join(lines) + "\n"
 
 
@@ -67,7 +89,7 @@ def publish_report(report: dict[str, Any], workspace: str, source: str) -> None:
     create_markdown_artifact(
         samples_markdown(report),
         key=artifact_key("samples", workspace),
-        description=f"Duplicate and error samples importing {source} into {workspace}",
+        description=f"Warnings, duplicates and errors importing {source} into {workspace}",
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
 import polars as pl
 
-from transforms.fields import ERROR_REASON, IS_FIRST, OUTCOME
+from transforms.fields import ERROR_REASON, IS_FIRST, LINE, OUTCOME, ROW_INDEX
 from transforms.frames import collect
 
 CREATED: Final = "created"
@@ -25,8 +26,19 @@ ON_EXISTING: Final = (SKIP, FILL_EMPTY, OVERWRITE)
 
 RESTORE_ID: Final = "restore_id"
 ACTIVE_ID: Final = "active_id"
-# LEAD_ID: the lead a restored or updated row writes to.
+# LEAD_ID: the lead a restored or updated row writes to, or the workspace's lead that makes a
+# row a duplicate (null when the lookup did not ask for active leads' ids).
 LEAD_ID: Final = "lead_id"
+# Why a row is a duplicate (null for other outcomes): its email's first row came earlier in the
+# input (DUPLICATE_OF names that row: its line, or its index for an input without lines), an
+# active lead has the email, a soft-deleted one does and restoring is off, or an active lead
+# that an `on_existing` policy would update was left unchanged.
+DUPLICATE_KIND: Final = "duplicate_kind"
+DUPLICATE_OF: Final = "duplicate_of"
+IN_INPUT: Final = 1
+ACTIVE_LEAD: Final = 2
+DELETED_LEAD: Final = 3
+UNCHANGED_LEAD: Final = 4
 EXISTING_SCHEMA: Final = {
     "email": pl.String,
     "has_active": pl.Boolean,
@@ -38,6 +50,43 @@ EXISTING_SCHEMA: Final = {
 def batch_emails(prepared: pl.DataFrame) -> pl.Series:
     """The distinct emails whose existing leads the classification needs (first valid rows)."""
     return prepared.filter(pl.col(IS_FIRST)).get_column("email")
+
+
+def position_column(frame: pl.DataFrame) -> str:
+    """The column naming a row for a person: its file line, else its 0-based index."""
+    return LINE if LINE in frame.columns else ROW_INDEX
+
+
+def first_rows(prepared: pl.DataFrame) -> tuple[pl.Series, np.ndarray]:
+    """The emails of the first valid rows (as `batch_emails`) and those rows' positions
+    (`position_column`), which later duplicates of the email name."""
+    firsts = prepared.filter(pl.col(IS_FIRST))
+    return firsts.get_column("email"), firsts.get_column(position_column(prepared)).to_numpy()
+
+
+def _duplicate_of(prepared: pl.DataFrame, earlier: pl.DataFrame | None) -> pl.Series:
+    """For each valid row that is not its email's first: the first row's position, from this
+    batch or from `earlier` (email, duplicate_of: emails whose first row came before this
+    batch); null for the other rows. The work is proportional to the repeats, plus one
+    membership test over the batch when there are any."""
+    repeat = (pl.col(ERROR_REASON).is_null() & ~pl.col(IS_FIRST)).alias("repeat")
+    rows = np.flatnonzero(prepared.select(repeat).to_series().to_numpy())
+    column = pl.repeat(None, prepared.height, dtype=pl.Int64, eager=True).alias(DUPLICATE_OF)
+    if not rows.size:
+        return column
+    emails = prepared.get_column("email").gather(rows)
+    position = position_column(prepared)
+    firsts = prepared.lazy().filter(pl.col(IS_FIRST) & pl.col("email").is_in(emails.implode()))
+    known = [firsts.select("email", pl.col(position).cast(pl.Int64).alias(DUPLICATE_OF))]
+    if earlier is not None and earlier.height:
+        known.append(earlier.lazy().select("email", pl.col(DUPLICATE_OF).cast(pl.Int64)))
+    found = collect(
+        emails.to_frame("email")
+        .lazy()
+        .join(pl.concat(known), on="email", how="left", maintain_order="left")
+        .select(DUPLICATE_OF)
+    ).to_series()
+    return column.scatter(rows, found)
 
 
 def first_in_input() -> pl.Expr:
@@ -65,9 +114,12 @@ def classify(
     *,
     restore_soft_deleted: bool = True,
     on_existing: str = SKIP,
+    earlier: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Give every row exactly one outcome; restored and updated rows carry in `lead_id` the
-    lead they write to.
+    lead they write to, duplicates why they are (`duplicate_kind`, with `duplicate_of` or
+    `lead_id`). `earlier`: the emails (email, duplicate_of) whose first row came in an earlier
+    batch of the input, where this batch's rows are already marked not first.
 
     `existing` has one row per email found in the workspace: whether an active lead has it (and
     its id, needed unless `on_existing` is skip), and the soft-deleted lead to restore (most
@@ -98,25 +150,45 @@ def classify(
         .then(pl.lit(DUPLICATE))
         .otherwise(pl.lit(CREATED))
     )
+    duplicate = pl.col(OUTCOME) == DUPLICATE
+    kind = (
+        pl.when(~duplicate)
+        .then(None)
+        .when(~pl.col(IS_FIRST))
+        .then(pl.lit(IN_INPUT, pl.UInt8))
+        .when(has_active)
+        .then(pl.lit(ACTIVE_LEAD, pl.UInt8))
+        .otherwise(pl.lit(DELETED_LEAD, pl.UInt8))
+    )
     lead_id = (
         pl.when(pl.col(OUTCOME) == RESTORED)
         .then(pl.col(RESTORE_ID))
         .when(pl.col(OUTCOME) == UPDATED)
         .then(pl.col(ACTIVE_ID))
+        .when(pl.col(DUPLICATE_KIND) == ACTIVE_LEAD)
+        .then(pl.col(ACTIVE_ID))
+        .when(pl.col(DUPLICATE_KIND) == DELETED_LEAD)
+        .then(pl.col(RESTORE_ID))
     )
     return collect(
         joined.with_columns(outcome.alias(OUTCOME))
+        .with_columns(kind.alias(DUPLICATE_KIND))
         .with_columns(lead_id.alias(LEAD_ID))
         .drop("has_active", ACTIVE_ID, RESTORE_ID)
+        .with_columns(_duplicate_of(prepared, earlier))
     )
 
 
 def settle_updates(classified: pl.DataFrame, changed_ids: pl.Series) -> pl.DataFrame:
-    """Rows to be updated whose lead did not change (they gave nothing new) are duplicates."""
+    """Rows to be updated whose lead did not change (they gave nothing new) are duplicates of
+    that lead."""
     unchanged = (pl.col(OUTCOME) == UPDATED) & ~pl.col(LEAD_ID).is_in(changed_ids.implode())
     return classified.with_columns(
         pl.when(unchanged).then(pl.lit(DUPLICATE)).otherwise(pl.col(OUTCOME)).alias(OUTCOME),
-        pl.when(unchanged).then(None).otherwise(pl.col(LEAD_ID)).alias(LEAD_ID),
+        pl.when(unchanged)
+        .then(pl.lit(UNCHANGED_LEAD, pl.UInt8))
+        .otherwise(pl.col(DUPLICATE_KIND))
+        .alias(DUPLICATE_KIND),
     )
 
 

@@ -45,19 +45,30 @@ def _offsets(spans: np.ndarray) -> np.ndarray:
 
 class EmailSet:
     """A set of emails that grows a batch at a time. Its runs hold hashes and the positions of
-    the emails in the order they were added; merging runs moves no text."""
+    the emails in the order they were added; merging runs moves no text.
+
+    Each email may carry a number given when it was added (an import keeps the line of the
+    email's first row, so that a later duplicate can name it), stored in 4 bytes when it fits.
+    """
 
     def __init__(self) -> None:
         self._batches: list[pl.Series] = []
+        self._numbers: list[np.ndarray | None] = []  # per batch, the numbers given with it
         self._starts = np.empty(0, dtype=np.int64)  # each batch's first position
         self._added = 0
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, positions)
 
     def contains(self, emails: pl.Series) -> pl.Series:
         """Whether each email is in the set."""
+        found, _ = self.lookup(emails)
+        return pl.Series(emails.name, found)
+
+    def lookup(self, emails: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each email is in the set, and the number it was added with (-1 if none)."""
         found = np.zeros(emails.len(), dtype=bool)
+        numbers = np.full(emails.len(), -1, dtype=np.int64)
         if not self._runs or not emails.len():
-            return pl.Series(emails.name, found)
+            return found, numbers
         hashes = _hashes(emails)
         matched = [_matches(run_hashes, hashes) for run_hashes, _ in self._runs]
         probe = np.concatenate([p for p, _ in matched])
@@ -67,19 +78,28 @@ class EmailSet:
         # The text of each stored email, gathered from the batch it was added in.
         batch = np.searchsorted(self._starts, stored, side="right") - 1
         same = np.zeros(probe.size, dtype=bool)
+        number_of = np.full(probe.size, -1, dtype=np.int64)
         for number in np.unique(batch):
             rows = np.flatnonzero(batch == number)
-            text = self._batches[number].gather(stored[rows] - self._starts[number])
+            offsets = stored[rows] - self._starts[number]
+            text = self._batches[number].gather(offsets)
             same[rows] = (text == emails.gather(probe[rows])).to_numpy()
+            given = self._numbers[number]
+            if given is not None:
+                number_of[rows] = given[offsets]
         found[probe[same]] = True
-        return pl.Series(emails.name, found)
+        numbers[probe[same]] = number_of[same]
+        return found, numbers
 
-    def add(self, emails: pl.Series) -> None:
-        """Add emails that are not in the set yet (and distinct)."""
+    def add(self, emails: pl.Series, numbers: np.ndarray | None = None) -> None:
+        """Add emails that are not in the set yet (and distinct), each with its number."""
         if not emails.len():
             return
         positions = np.arange(self._added, self._added + emails.len(), dtype=np.int64)
         self._batches.append(emails.rename("email"))
+        if numbers is not None and numbers.size and numbers.min() >= 0 and numbers.max() < 2**32:
+            numbers = numbers.astype(np.uint32)
+        self._numbers.append(numbers)
         self._starts = np.append(self._starts, self._added)
         self._added += emails.len()
         self._runs.append(_sorted(_hashes(emails), positions))

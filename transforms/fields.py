@@ -111,6 +111,9 @@ LEAD_COLUMNS: Final[tuple[str, ...]] = RAW_COLUMNS
 
 # Internal columns of the staged frame.
 ROW_INDEX: Final = "row_index"
+# A file row's line as a person sees it (1-based; the CSV header is line 1, a multi-line record
+# starts at its first line; XLSX: the sheet's row number). Inputs without lines have no column.
+LINE: Final = "source_line"
 RAW_EMAIL: Final = "raw_email"
 INPUT_ERROR: Final = "input_error"
 # Tags of a typed input as lists; its presence says the JSON cells need no parsing (the

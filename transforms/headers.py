@@ -10,6 +10,7 @@ from transforms.fields import (
     CUSTOM_FIELD_PREFIX,
     HEADER_TO_COLUMN,
     INPUT_ERROR,
+    LINE,
     RAW_COLUMNS,
     ROW_INDEX,
     header_key,
@@ -85,7 +86,8 @@ def custom_fields_expr(custom: dict[str, str]) -> pl.Expr:
 
 
 def to_raw_frame(table: pl.DataFrame, mapping: HeaderMapping) -> pl.DataFrame:
-    """Select and rename a text table into the canonical raw frame (RAW_COLUMNS, row index)."""
+    """Select and rename a text table into the canonical raw frame (row index, RAW_COLUMNS, the
+    custom-field extras, input error, and the file line when the table has one)."""
     exprs: list[pl.Expr] = []
     for column in RAW_COLUMNS:
         header = mapping.columns.get(column)
@@ -99,4 +101,6 @@ def to_raw_frame(table: pl.DataFrame, mapping: HeaderMapping) -> pl.DataFrame:
     exprs.append(input_error.alias(INPUT_ERROR))
     row_index = pl.col(ROW_INDEX) if ROW_INDEX in table.columns else pl.int_range(pl.len())
     exprs.insert(0, row_index.cast(pl.Int64).alias(ROW_INDEX))
+    if LINE in table.columns:  # a file row's line, carried to the outcome
+        exprs.append(pl.col(LINE).cast(pl.Int64))
     return table.select(exprs)

@@ -13,6 +13,7 @@ from transforms.fields import (
     ERROR_REASON,
     INPUT_ERROR,
     IS_FIRST,
+    LINE,
     MAX_EMAIL_LENGTH,
     MAX_TAG_LENGTH,
     RAW_COLUMNS,
@@ -199,7 +200,8 @@ def prepare_leads(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = Non
 
     Output columns: row_index, raw_email (as given, "" when missing), the lead columns
     (text normalised, custom_fields as JSON object text or null, tags as a list), error_reason
-    (null for valid rows) and is_first (valid and the first valid row with its email).
+    (null for valid rows), is_first (valid and the first valid row with its email), then the
+    file line (source_line) when the raw frame has one.
     """
     typed = TYPED_TAGS in raw.columns
     if typed:
@@ -221,7 +223,7 @@ def prepare_leads(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = Non
         .with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
         .with_columns(_error_reason(strict_json=typed).alias(ERROR_REASON))
         .with_columns(_first_valid().alias(IS_FIRST))
-        .select(PREPARED_SCHEMA_COLUMNS)
+        .select(*PREPARED_SCHEMA_COLUMNS, *([LINE] if LINE in raw.columns else []))
     )
 
 

@@ -31,17 +31,27 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"  {'capacity left':<11}{report['remainingCapacity']:>8,}")
     for warning in report.get("warnings", []):
         print(f"warning: {warning}")
+    details = report.get("duplicateDetails")
     duplicates = report["duplicateEmails"]
-    if duplicates:
+    if details:
+        print(f"Duplicates (first {min(10, len(details))} of {report['duplicates']:,}):")
+        for detail in details[:10]:
+            print(f"  {row_name(detail):<12} {detail['email']:<32} {detail['reason']}")
+    elif duplicates:
         print(f"Duplicate emails (first {min(10, len(duplicates))} of {report['duplicates']:,}):")
         print("  " + ", ".join(duplicates[:10]))
     errors = report["errorDetails"]
     if errors:
         print(f"Errors (first {min(10, len(errors))} of {report['errors']:,}):")
         for detail in errors[:10]:
-            print(
-                f"  row {detail['index']:<6} {json.dumps(detail['email']):<32} {detail['reason']}"
-            )
+            print(f"  {row_name(detail):<12} {json.dumps(detail['email']):<32} {detail['reason']}")
+
+
+def row_name(detail: dict[str, Any]) -> str:
+    """A row as a person finds it: its line in the file, else its 0-based index."""
+    if detail.get("line") is not None:
+        return f"line {detail['line']}"
+    return f"index {detail['index']}"
 
 
 def print_runs(runs: list[dict[str, Any]]) -> None:

@@ -32,6 +32,8 @@ class ImportReport:
     errors: int = 0
     duplicate_emails: list[str] = field(default_factory=list)  # the first 100, input order
     error_details: list[dict[str, Any]] = field(default_factory=list)  # the first 100
+    # The first 100 duplicates with their line and reason (file runs only).
+    duplicate_details: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
     remaining_capacity: int | None = None  # plan capacity left; None when unlimited
     load_ms: float = 0.0  # under the workspace lock: lookup, classification and writes
@@ -53,6 +55,8 @@ class ImportReport:
         self.duplicate_emails.extend(summary["duplicateEmails"][: max(room, 0)])
         room = SAMPLE_SIZE - len(self.error_details)
         self.error_details.extend(summary["errorDetails"][: max(room, 0)])
+        room = SAMPLE_SIZE - len(self.duplicate_details)
+        self.duplicate_details.extend(summary.get("duplicateDetails", [])[: max(room, 0)])
         self.total += rows
 
     def to_json(self) -> dict[str, Any]:
@@ -66,6 +70,10 @@ class ImportReport:
             "errors": self.errors,
             "duplicateEmails": self.duplicate_emails,
             "errorDetails": self.error_details,
+        }
+        if self.duplicate_details:
+            data["duplicateDetails"] = self.duplicate_details
+        data |= {
             "total": self.total,
             "remainingCapacity": self.remaining_capacity,
             "loadMs": round(self.load_ms, 1),
@@ -109,6 +117,7 @@ class ImportReport:
             **{key: data.get(key, 0) for key in _COUNTS},
             duplicate_emails=data.get("duplicateEmails", []),
             error_details=data.get("errorDetails", []),
+            duplicate_details=data.get("duplicateDetails", []),
             total=data.get("total", 0),
             remaining_capacity=data.get("remainingCapacity"),
             load_ms=data.get("loadMs", 0.0),

@@ -28,12 +28,13 @@ from leads_import.progress import reporter
 from leads_import.sqlfiles import load_sql
 from transforms.classify import (
     CREATED,
+    DUPLICATE_OF,
     RESTORED,
     SKIP,
-    batch_emails,
     classify,
     count_outcomes,
     first_in_input,
+    first_rows,
     planned_additions,
     settle_updates,
 )
@@ -216,29 +217,45 @@ def _write_batch(
 # --- one transaction ----------------------------------------------------------------------
 
 
+class _FirstRows:
+    """The emails whose first valid row came in an earlier batch of the input, with that row's
+    line (or index), so that a later duplicate names it: hashes, a bounded cost per batch."""
+
+    def __init__(self) -> None:
+        self._seen = EmailSet()
+
+    def mark(self, prepared: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.DataFrame]:
+        """The batch with rows of emails seen earlier marked not first, the emails first seen
+        in it, and the earlier ones (email, duplicate_of) for `classify`."""
+        emails, positions = first_rows(prepared)
+        found, firsts = self._seen.lookup(emails)
+        earlier = pl.DataFrame({"email": emails.filter(found), DUPLICATE_OF: firsts[found]})
+        if earlier.height:
+            prepared = prepared.with_columns(
+                pl.col(IS_FIRST) & ~pl.col("email").is_in(earlier.get_column("email").implode())
+            )
+            emails, positions = emails.filter(~found), positions[~found]
+        self._seen.add(emails, positions)
+        return prepared, emails, earlier
+
+
 class _Known:
     """What the classification of later chunks needs to know: the workspace's existing leads
     of the input's emails, and the emails whose first valid row came in an earlier chunk."""
 
     def __init__(self, existing: pl.DataFrame) -> None:
         self._existing = EmailTable(existing)
-        self._seen = EmailSet()
+        self._firsts = _FirstRows()
 
     def classify(self, prepared: pl.DataFrame, options: ImportOptions) -> pl.DataFrame:
         """Classify a chunk: a row whose email an earlier chunk had is not a first row."""
-        emails = batch_emails(prepared)
-        earlier = self._seen.contains(emails)
-        if earlier.any():
-            prepared = prepared.with_columns(
-                pl.col(IS_FIRST) & ~pl.col("email").is_in(emails.filter(earlier).implode())
-            )
-            emails = emails.filter(~earlier)
-        self._seen.add(emails)
+        prepared, emails, earlier = self._firsts.mark(prepared)
         return classify(
             prepared,
             self._existing.rows_of(emails),
             restore_soft_deleted=options.restore_soft_deleted,
             on_existing=options.on_existing,
+            earlier=earlier,
         )
 
 
@@ -289,7 +306,8 @@ def _load(
             del flags
             emails = first.get_column("email").filter(first.get_column(IS_FIRST))
             del first
-            existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=active_ids)
+            # With the active leads' ids, so that a duplicate names its lead.
+            existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=True)
             _check_limit(cur, workspace, emails.len(), existing, options, report)
             known = _done(_Known(existing))
         writer.write_all(_prepared_chunks(source), known, report, on_batch)
@@ -478,25 +496,20 @@ def _load_committing(
     assert options.commit_every is not None
     uncommitted = 0
     uncommitted_added = 0  # leads made active by batches not committed yet
-    # Emails whose first row came in an earlier batch. Under skip their later rows are
-    # duplicates anyway (the lead is active by then); a policy must not apply them again.
-    claimed = pl.Series("email", [], dtype=pl.String)
+    # Emails whose first row came in an earlier batch: their later rows are duplicates of it
+    # (a policy must not apply them again).
+    firsts = _FirstRows()
     for prepared in _slices(_prepared_chunks(source), options.commit_every):
         if prepared.height == 0:
             continue
-        if options.on_existing != SKIP:
-            prepared = prepared.with_columns(
-                pl.col(IS_FIRST) & ~pl.col("email").is_in(claimed.implode())
-            )
-            claimed = pl.concat([claimed, batch_emails(prepared)])
-        existing = db_leads.fetch_existing(
-            cur, workspace.id, batch_emails(prepared), active_ids=options.on_existing != SKIP
-        )
+        prepared, emails, earlier = firsts.mark(prepared)
+        existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=True)
         classified = classify(
             prepared,
             existing,
             restore_soft_deleted=options.restore_soft_deleted,
             on_existing=options.on_existing,
+            earlier=earlier,
         )
         counts = count_outcomes(classified)
         adding = counts[CREATED] + counts[RESTORED]

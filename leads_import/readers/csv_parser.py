@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from leads_import.errors import UnreadableSourceError
-from transforms.fields import INPUT_ERROR, ROW_INDEX
+from transforms.fields import INPUT_ERROR, LINE, ROW_INDEX
 
 DELIMITERS: Final[tuple[str, ...]] = (",", "\t", ";", "|")
 
@@ -359,7 +359,7 @@ def frame_columns(header: Sequence[str]) -> list[str]:
 
     A NUL character (which Arrow column names cannot hold) becomes U+FFFD.
     """
-    taken = {ROW_INDEX, INPUT_ERROR}
+    taken = {ROW_INDEX, INPUT_ERROR, LINE}
     names: list[str] = []
     for position, name in enumerate(header, start=1):
         base = name.replace("\x00", "\ufffd") if name.strip() else f"column_{position}"
@@ -372,7 +372,11 @@ def frame_columns(header: Sequence[str]) -> list[str]:
 
 
 def _empty_frame(names: Sequence[str]) -> pl.DataFrame:
-    schema = {name: pl.String for name in names} | {ROW_INDEX: pl.Int64, INPUT_ERROR: pl.String}
+    schema = {name: pl.String for name in names} | {
+        ROW_INDEX: pl.Int64,
+        INPUT_ERROR: pl.String,
+        LINE: pl.Int64,
+    }
     return pl.DataFrame(schema=schema)
 
 
@@ -398,6 +402,7 @@ def _error_frame(
         *[pl.lit(None, pl.String).alias(name) for name in names],
         pl.col(ROW_INDEX).cast(pl.Int64),
         errors.select(reason.alias(INPUT_ERROR)).to_series(),
+        pl.Series(LINE, line, pl.Int64),
     )
 
 
@@ -405,7 +410,7 @@ def _error_frame(
 class DelimitedBlock:
     """One parsed piece of delimited text and where the next piece continues."""
 
-    frame: pl.DataFrame  # header columns (text), row_index, input_error
+    frame: pl.DataFrame  # header columns (text), row_index, input_error, source_line
     consumed: int  # bytes used; the rest starts an incomplete record
     lines: int  # newlines within the consumed bytes
     rows: int  # data rows in `frame`
@@ -515,6 +520,8 @@ def _parse_block(
 
     records = np.flatnonzero(data_records)
     row_index = first_row + np.arange(records.size, dtype=np.int64)
+    # A record's line is the one it starts on: the newlines before its first byte, plus one.
+    lines_of = first_line + np.searchsorted(newline_positions, lay.starts[records])
     is_bad = bad[records]
     good = records[~is_bad]
     frame = _empty_frame(names)
@@ -522,6 +529,7 @@ def _parse_block(
         frame = _cell_frame(text, lay, good, names).with_columns(
             pl.Series(ROW_INDEX, row_index[~is_bad], pl.Int64),
             pl.lit(None, pl.String).alias(INPUT_ERROR),
+            pl.Series(LINE, lines_of[~is_bad], pl.Int64),
         )
     if is_bad.any():
         failed = records[is_bad]
@@ -530,7 +538,7 @@ def _parse_block(
             _UNTERMINATED,
             np.where(lay.malformed[failed], _MALFORMED, _RAGGED),
         )
-        line = first_line + np.searchsorted(newline_positions, lay.starts[failed])
+        line = lines_of[is_bad]
         errors = _error_frame(names, row_index[is_bad], line, kind, lay.fields[failed], width)
         frame = pl.concat([frame, errors]).sort(ROW_INDEX)
     return DelimitedBlock(frame, lay.consumed, lines, int(records.size), list(header or []))

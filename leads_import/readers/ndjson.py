@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from leads_import.duckdb_session import duckdb_cursor
 from leads_import.sqlfiles import load_sql
-from transforms.fields import COLUMN_TO_API, INPUT_ERROR, ROW_INDEX
+from transforms.fields import COLUMN_TO_API, INPUT_ERROR, LINE, ROW_INDEX
 from transforms.headers import HeaderMapping, to_raw_frame
 
 JSON_COLUMN: Final = "json"
@@ -31,7 +31,7 @@ _FIELD_BATCH_ROWS: Final = 65_536
 class JsonLinesBlock:
     """One parsed piece of NDJSON and where the next piece continues."""
 
-    frame: pl.DataFrame  # row_index, json (an object's text, null for a bad line), input_error
+    frame: pl.DataFrame  # row_index, json (null for a bad line), input_error, source_line
     consumed: int  # bytes used; the rest starts an incomplete line
     lines: int  # newlines within the consumed bytes
     rows: int  # data rows (non-blank lines) in `frame`
@@ -67,7 +67,10 @@ def parse_ndjson(
         con.register("lines", lines)
         frame = con.sql(load_sql("duckdb/validate_json_lines")).pl()
     frame = frame.select(
-        pl.col(ROW_INDEX).cast(pl.Int64), pl.col(JSON_COLUMN), pl.col(INPUT_ERROR).cast(pl.String)
+        pl.col(ROW_INDEX).cast(pl.Int64),
+        pl.col(JSON_COLUMN),
+        pl.col(INPUT_ERROR).cast(pl.String),
+        pl.col("line").cast(pl.Int64).alias(LINE),
     )
     count = int(np.searchsorted(newlines, consumed))
     return JsonLinesBlock(frame, consumed, count, frame.height)
@@ -110,19 +113,21 @@ def _field_exprs(mapping: HeaderMapping) -> tuple[list[str], list[pl.Expr]]:
 
 
 def json_objects_to_raw(objects: pl.DataFrame, mapping: HeaderMapping) -> pl.DataFrame:
-    """Extract the mapped fields of JSON objects (a frame of row_index, json, input_error)."""
+    """Extract the mapped fields of JSON objects (a frame of row_index, json, input_error and
+    optionally source_line, which is kept)."""
     if INPUT_ERROR not in objects.columns:
         objects = objects.with_columns(pl.lit(None, pl.String).alias(INPUT_ERROR))
     keys, fields = _field_exprs(mapping)
     paths = [_json_path(key) for key in keys]
+    kept = [ROW_INDEX, *([LINE] if LINE in objects.columns else [])]
     with duckdb_cursor() as con:
-        con.register("objects", objects.select(ROW_INDEX, JSON_COLUMN, INPUT_ERROR))
+        con.register("objects", objects.select(*kept, JSON_COLUMN, INPUT_ERROR))
         query = con.sql(load_sql("duckdb/json_object_fields"), params=[["$", *paths], paths])
         # Batch by batch, the per-key lists of a whole chunk are never all held at once.
         batches = query.to_arrow_reader(_FIELD_BATCH_ROWS)
-        frames = [_frame(batch).select(ROW_INDEX, *fields) for batch in batches]
+        frames = [_frame(batch).select(*kept, *fields) for batch in batches]
         if not frames:
-            frames = [_frame(batches.schema.empty_table()).select(ROW_INDEX, *fields)]
+            frames = [_frame(batches.schema.empty_table()).select(*kept, *fields)]
     frame = pl.concat(frames) if len(frames) > 1 else frames[0]
     if not frame.get_column(ROW_INDEX).is_sorted():  # the input was not in row order
         frame = frame.sort(ROW_INDEX)

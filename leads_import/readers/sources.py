@@ -27,7 +27,7 @@ from leads_import.readers.chunks import (
 from leads_import.readers.formats import detect_format
 from leads_import.readers.ndjson import json_objects_to_raw
 from leads_import.sqlfiles import load_sql
-from transforms.fields import ROW_INDEX
+from transforms.fields import LINE, ROW_INDEX
 from transforms.headers import HeaderMapping, map_headers, to_raw_frame
 from transforms.records import frame_as_text
 
@@ -82,12 +82,16 @@ class LeadSource:
 
 
 def _numbered(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Give table chunks a global 0-based row index."""
+    """Give table chunks a global 0-based row index and, unless the reader gave one, a line:
+    the row's 1-based position (a JSON array's element, a Parquet row)."""
     offset = 0
     for frame in frames:
-        yield frame.with_row_index(ROW_INDEX, offset=offset).with_columns(
+        numbered = frame.with_row_index(ROW_INDEX, offset=offset).with_columns(
             pl.col(ROW_INDEX).cast(pl.Int64)
         )
+        if LINE not in frame.columns:
+            numbered = numbered.with_columns((pl.col(ROW_INDEX) + 1).alias(LINE))
+        yield numbered
         offset += frame.height
 
 
@@ -196,12 +200,17 @@ def _open_xlsx(path: Path, sheet: str | None) -> LeadSource:
             sheet_id=None if sheet else 1,
             engine="calamine",
             infer_schema_length=0,
+            drop_empty_rows=False,
         )
     except Exception as exc:  # fastexcel raises its own types for bad files and sheet names
         raise UnreadableSourceError(f"cannot read {path.name}: {exc}") from exc
-    opened = _open_table(
-        path, "xlsx", lambda: iter(table.iter_slices(CHUNK_ROWS)), list(table.columns)
+    columns = list(table.columns)
+    # The row number Excel shows: the header is the sheet's first non-empty row (row 1 unless
+    # rows above it are empty), blank rows are counted, then skipped like blank CSV lines.
+    table = table.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias(LINE)).filter(
+        pl.any_horizontal(pl.col(columns).is_not_null()) if columns else pl.lit(False)
     )
+    opened = _open_table(path, "xlsx", lambda: iter(table.iter_slices(CHUNK_ROWS)), columns)
     opened.known_rows = table.height
     return opened
 

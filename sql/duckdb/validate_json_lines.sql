@@ -2,6 +2,7 @@
 -- that is not a valid JSON object keeps no text and becomes a row error naming its line.
 SELECT
     row_index,
+    line,
     CASE WHEN is_object THEN json END AS json,
     CASE WHEN NOT is_object THEN 'line ' || line || ': not a valid JSON object' END AS input_error
 FROM (

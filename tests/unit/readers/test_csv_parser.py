@@ -32,7 +32,7 @@ from leads_import.readers.encoding import (
 from leads_import.readers.ndjson import parse_ndjson
 from leads_import.readers.sources import read_source
 from tests.support.paths import FORMATS
-from transforms.fields import INPUT_ERROR, ROW_INDEX
+from transforms.fields import INPUT_ERROR, LINE, ROW_INDEX
 from transforms.headers import map_headers, to_raw_frame
 from transforms.normalise import prepare_leads
 
@@ -49,7 +49,7 @@ def _read(path: Path, **options: int) -> tuple[pl.DataFrame, ChunkedFile]:
 
 
 def _cells(frame: pl.DataFrame) -> list[tuple[object, ...]]:
-    return frame.drop(ROW_INDEX, INPUT_ERROR).rows()
+    return frame.drop(ROW_INDEX, INPUT_ERROR, LINE).rows()
 
 
 # --- encodings --------------------------------------------------------------------------------
@@ -201,8 +201,8 @@ def test_ragged_rows_and_broken_quotes_are_row_errors() -> None:
 def test_a_well_quoted_ragged_record_is_one_row_error() -> None:
     block = parse_delimited(b'a,b\n1,"x\ny",extra\n2,3\n', delimiter=",")
     assert block.frame.rows() == [
-        (None, None, 0, "line 2: expected 2 fields, found 3"),
-        ("2", "3", 1, None),
+        (None, None, 0, "line 2: expected 2 fields, found 3", 2),
+        ("2", "3", 1, None, 4),  # the record on lines 2-3 starts at line 2
     ]
 
 
@@ -212,7 +212,7 @@ def test_unterminated_quote_costs_one_row() -> None:
     data = ("email,name\n" + "\n".join(rows) + "\n").encode()
     block = parse_delimited(data, delimiter=",")
     errors = block.frame.filter(pl.col(INPUT_ERROR).is_not_null())
-    assert errors.rows() == [(None, None, 89, "line 91: unterminated quoted field")]
+    assert errors.rows() == [(None, None, 89, "line 91: unterminated quoted field", 91)]
     assert block.frame.height == 199
     assert block.frame.get_column("email").to_list()[90] == "lead91@example.com"
 
@@ -232,7 +232,10 @@ def test_blank_lines_are_skipped_and_rows_indexed() -> None:
     data = b"\n\r\nemail,name\n\na@example.com,A\n\n\r\nb@example.com,B\n\n"
     block = parse_delimited(data, delimiter=",")
     assert block.header == ["email", "name"]
-    assert block.frame.rows() == [("a@example.com", "A", 0, None), ("b@example.com", "B", 1, None)]
+    assert block.frame.rows() == [
+        ("a@example.com", "A", 0, None, 5),
+        ("b@example.com", "B", 1, None, 8),
+    ]
     assert (block.consumed, block.lines, block.rows) == (len(data), 9, 2)
 
 
@@ -255,7 +258,7 @@ def test_header_problems() -> None:
     only = parse_delimited(b"email,name\n", delimiter=",")
     assert (only.header, only.frame.columns) == (
         ["email", "name"],
-        ["email", "name", ROW_INDEX, INPUT_ERROR],
+        ["email", "name", ROW_INDEX, INPUT_ERROR, LINE],
     )
 
 
@@ -388,7 +391,7 @@ def test_ndjson_without_any_object_is_all_row_errors(tmp_path: Path) -> None:
 
 def test_ndjson_parse_is_pure() -> None:
     block = parse_ndjson(b'{"a": 1}\n\n{"a": 2}\n{"a"', first_line=10, first_row=5, final=False)
-    assert block.frame.rows() == [(5, '{"a": 1}', None), (6, '{"a": 2}', None)]
+    assert block.frame.rows() == [(5, '{"a": 1}', None, 10), (6, '{"a": 2}', None, 12)]
     assert (block.consumed, block.lines, block.rows) == (19, 3, 2)
 
 

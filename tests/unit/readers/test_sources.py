@@ -9,8 +9,9 @@ import pytest
 
 from leads_import.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
 from leads_import.readers.ndjson import json_objects_to_raw
-from leads_import.readers.sources import read_source
+from leads_import.readers.sources import open_source, read_source
 from tests.support.paths import DATA, OTHER_FORMATS
+from transforms.fields import LINE
 from transforms.headers import map_headers
 from transforms.normalise import prepare_leads
 
@@ -204,3 +205,49 @@ def test_keys_that_differ_only_in_letter_case_are_kept_apart(tmp_path: Path) -> 
     )
     raw, _ = read_source(path)
     assert raw.get_column("custom_fields_extra").to_list() == ['{"Plan":"P","plan":"p"}']
+
+
+# --- lines: each row named as a person finds it in the file ----------------------------------
+
+
+def _lines(path: Path, **options) -> list[tuple[int, int, str | None]]:
+    opened = open_source(path, **options)
+    raw = pl.concat(list(opened.raw_chunks()))
+    return raw.select("row_index", LINE, "email").rows()
+
+
+def test_csv_lines_count_the_header_blank_lines_and_quoted_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "lines.csv"
+    rows = ['a@x.io,"two\nlines"', "", "b@x.io,one", 'c@x.io,"three\n\nlines"', "d@x.io,x"]
+    path.write_text("email,notes\n" + "\n".join(rows) + "\n")
+    expected = [(0, 2, "a@x.io"), (1, 5, "b@x.io"), (2, 6, "c@x.io"), (3, 9, "d@x.io")]
+    assert _lines(path) == expected
+    # Cut into pieces of a few bytes, the lines continue across them.
+    assert _lines(path, chunk_bytes=7) == expected
+
+
+def test_ndjson_lines_skip_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "lines.ndjson"
+    path.write_text('{"email": "a@x.io"}\n\n  \n{"email": "b@x.io"}\nnot json\n{"email": "c@x.io"}')
+    expected = [(0, 1, "a@x.io"), (1, 4, "b@x.io"), (2, 5, None), (3, 6, "c@x.io")]
+    assert _lines(path) == expected
+    assert _lines(path, chunk_bytes=9) == expected
+
+
+@pytest.mark.parametrize("name", ["leads.json", "leads.parquet"])
+def test_json_arrays_and_parquet_name_rows_by_position(name: str) -> None:
+    assert [line for _, line, _ in _lines(DATA / name)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_xlsx_rows_are_named_as_excel_shows_them(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "lines.xlsx"
+    with xlsxwriter.Workbook(path) as workbook:
+        sheet = workbook.add_worksheet("Leads")
+        sheet.write_row(0, 0, ["Email", "Name"])
+        sheet.write_row(1, 0, ["a@x.io", "A"])
+        sheet.write_row(3, 0, ["b@x.io", "B"])  # row 3 (Excel's numbering) left blank
+        sheet.write_row(4, 1, ["no email"])
+    assert _lines(path) == [(0, 2, "a@x.io"), (1, 4, "b@x.io"), (2, 5, None)]
+    assert [line for _, line, _ in _lines(DATA / "leads.xlsx")] == [2, 3, 4, 5, 6, 7]

@@ -9,8 +9,12 @@ import polars as pl
 import pytest
 
 from transforms.classify import (
+    ACTIVE_LEAD,
+    DELETED_LEAD,
     EXISTING_SCHEMA,
+    IN_INPUT,
     OUTCOMES,
+    UNCHANGED_LEAD,
     batch_emails,
     classify,
     count_outcomes,
@@ -18,7 +22,7 @@ from transforms.classify import (
     planned_additions,
     settle_updates,
 )
-from transforms.fields import IS_FIRST
+from transforms.fields import IS_FIRST, LINE
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
 
@@ -67,25 +71,58 @@ def test_every_rule_gives_its_outcome():
         ("error", None),
         ("created", None),
         ("duplicate", None),
-        ("duplicate", None),
+        ("duplicate", ACTIVE_ID),  # the lead that makes it a duplicate
         ("restored", DELETED_ID),
-        ("duplicate", None),
+        ("duplicate", BOTH_ACTIVE_ID),
         ("duplicate", None),
         ("error", None),
     ]
+
+
+def test_duplicates_say_why():
+    classified = classify(prepare(ROWS), WORKSPACE)
+    assert classified.select("duplicate_kind", "duplicate_of").rows() == [
+        (None, None),
+        (None, None),
+        (IN_INPUT, 1),  # row 1 had the email first (no lines: its index)
+        (ACTIVE_LEAD, None),
+        (None, None),
+        (ACTIVE_LEAD, None),
+        (IN_INPUT, 4),
+        (None, None),
+    ]
+
+
+def test_an_in_input_duplicate_names_its_first_rows_line():
+    prepared = prepare(["a@x.io", "bad", "b@x.io", "A@x.io", "b@x.io", "a@x.io"])
+    prepared = prepared.with_columns((pl.col("row_index") * 2 + 2).alias(LINE))
+    classified = classify(prepared, existing())
+    assert classified.get_column("duplicate_of").to_list() == [None, None, None, 2, 6, 2]
+
+
+def test_an_email_first_seen_in_an_earlier_batch_is_named_from_there():
+    prepared = prepare(["a@x.io", "c@x.io", "A@x.io"]).with_columns(
+        pl.col(IS_FIRST) & (pl.col("email") != "a@x.io")  # as the engine marks it
+    )
+    earlier = pl.DataFrame({"email": ["a@x.io"], "duplicate_of": [7]})
+    classified = classify(prepared, existing(), earlier=earlier)
+    assert classified.get_column("outcome").to_list() == ["duplicate", "created", "duplicate"]
+    assert classified.get_column("duplicate_of").to_list() == [7, None, 7]
 
 
 def test_rows_keep_their_order_and_columns():
     prepared = prepare(ROWS)
     classified = classify(prepared, WORKSPACE)
     assert classified.get_column("row_index").to_list() == list(range(len(ROWS)))
-    assert classified.columns == [*prepared.columns, "outcome", "lead_id"]
-    assert classified.drop("outcome", "lead_id").equals(prepared)
+    added = ["outcome", "duplicate_kind", "lead_id", "duplicate_of"]
+    assert classified.columns == [*prepared.columns, *added]
+    assert classified.drop(added).equals(prepared)
 
 
 def test_restore_off_makes_soft_deleted_matches_duplicates():
     classified = classify(prepare(ROWS), WORKSPACE, restore_soft_deleted=False)
-    assert outcomes_and_ids(classified)[4] == ("duplicate", None)
+    assert outcomes_and_ids(classified)[4] == ("duplicate", DELETED_ID)
+    assert classified.get_column("duplicate_kind")[4] == DELETED_LEAD
     assert count_outcomes(classified)["restored"] == 0
 
 
@@ -140,12 +177,13 @@ def test_settle_updates_turns_unchanged_updates_into_duplicates():
         ("error", None),
         ("created", None),
         ("duplicate", None),
-        ("duplicate", None),  # lead 11 did not change
+        ("duplicate", ACTIVE_ID),  # lead 11 did not change
         ("restored", DELETED_ID),  # untouched: not an update
         ("updated", BOTH_ACTIVE_ID),
         ("duplicate", None),
         ("error", None),
     ]
+    assert settled.get_column("duplicate_kind")[3] == UNCHANGED_LEAD
 
 
 def test_settle_updates_with_no_changes_leaves_no_update():
@@ -154,7 +192,8 @@ def test_settle_updates_with_no_changes_leaves_no_update():
     counts = count_outcomes(settled)
     assert counts["updated"] == 0
     assert counts["duplicate"] == 4
-    assert settled.get_column("lead_id").drop_nulls().to_list() == [DELETED_ID]
+    lead_ids = settled.get_column("lead_id").drop_nulls().to_list()
+    assert lead_ids == [ACTIVE_ID, DELETED_ID, BOTH_ACTIVE_ID]
 
 
 # --------------------------------------------------------------------------- helpers

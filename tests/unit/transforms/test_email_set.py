@@ -56,3 +56,13 @@ def test_a_table_gives_the_rows_of_the_emails_it_has() -> None:
     assert found.schema == rows.schema
     empty = EmailTable(rows.clear()).rows_of(pl.Series("email", ["a@x.io"]))
     assert empty.height == 0 and empty.schema == rows.schema
+
+
+def test_a_set_keeps_the_number_each_email_was_added_with() -> None:
+    emails = EmailSet()
+    emails.add(pl.Series("email", ["a@x.io", "b@x.io"]), np.array([2, 5]))
+    emails.add(pl.Series("email", ["c@x.io"]), np.array([2**33]))  # beyond 4 bytes: kept whole
+    emails.add(pl.Series("email", ["d@x.io"]))  # no numbers given
+    found, numbers = emails.lookup(pl.Series("email", ["c@x.io", "z@x.io", "b@x.io", "d@x.io"]))
+    assert found.tolist() == [True, False, True, True]
+    assert numbers.tolist() == [2**33, -1, 5, -1]

@@ -6,6 +6,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from transforms.classify import EXISTING_SCHEMA, classify, settle_updates
+from transforms.fields import LINE
+from transforms.normalise import prepare_leads
+from transforms.records import records_to_raw_frame
 from transforms.report import build_report, escape_formulas, outcome_rows
 
 CONTRACT_KEYS = {"created", "restored", "duplicates", "errors", "duplicateEmails", "errorDetails"}
@@ -137,3 +141,91 @@ def test_escape_formulas(cell, escaped):
 def test_escape_formulas_covers_every_text_column():
     frame = pl.DataFrame({"email": ["=a"], "outcome": ["error"], "reason": ["-bad"]})
     assert escape_formulas(frame).row(0) == ("'=a", "error", "'-bad")
+
+
+# --------------------------------------------------------------------------- lines and reasons
+
+
+def _classify_with_lines(emails: list[str], existing_rows: list[tuple]) -> pl.DataFrame:
+    """Rows classified as a file's are: each with a line (here: the row index + 2)."""
+    raw, _ = records_to_raw_frame([{"email": email} for email in emails])
+    prepared = prepare_leads(raw).with_columns((pl.col("row_index") + 2).alias(LINE))
+    workspace = pl.DataFrame(existing_rows, schema=EXISTING_SCHEMA, orient="row")
+    return classify(prepared, workspace, restore_soft_deleted=False)
+
+
+FILE_ROWS = ["ann@x.io", "bad", "act@x.io", "Ann@X.io", "del@x.io", "ann@x.io"]
+FILE_WORKSPACE = [("act@x.io", True, 4711, None), ("del@x.io", False, None, 12)]
+
+
+def test_outcome_rows_name_lines_and_say_why_a_row_is_a_duplicate():
+    rows = outcome_rows(_classify_with_lines(FILE_ROWS, FILE_WORKSPACE))
+    assert rows.columns == ["index", "line", "email", "outcome", "reason"]
+    assert rows.rows() == [
+        (0, 2, "ann@x.io", "created", ""),
+        (1, 3, "bad", "error", "invalid email format"),
+        (2, 4, "act@x.io", "duplicate", "already in workspace (lead 4711)"),
+        (3, 5, "ann@x.io", "duplicate", "duplicate of line 2"),
+        (4, 6, "del@x.io", "duplicate", "soft-deleted in workspace (lead 12), not restored"),
+        (5, 7, "ann@x.io", "duplicate", "duplicate of line 2"),
+    ]
+
+
+def test_file_reports_add_lines_and_duplicate_details():
+    report = build_report(_classify_with_lines(FILE_ROWS, FILE_WORKSPACE))
+    assert report["errorDetails"] == [
+        {"index": 1, "line": 3, "email": "bad", "reason": "invalid email format"}
+    ]
+    assert report["duplicateEmails"] == ["act@x.io", "ann@x.io", "del@x.io", "ann@x.io"]
+    assert [(d["line"], d["reason"]) for d in report["duplicateDetails"]] == [
+        (4, "already in workspace (lead 4711)"),
+        (5, "duplicate of line 2"),
+        (6, "soft-deleted in workspace (lead 12), not restored"),
+        (7, "duplicate of line 2"),
+    ]
+
+
+def test_without_lines_a_duplicate_names_the_first_rows_index_and_the_report_is_unchanged():
+    raw, _ = records_to_raw_frame([{"email": e} for e in ["a@x.io", "b@x.io", "A@x.io"]])
+    classified_rows = classify(prepare_leads(raw), pl.DataFrame(schema=EXISTING_SCHEMA))
+    assert outcome_rows(classified_rows).get_column("reason").to_list() == [
+        "",
+        "",
+        "duplicate of index 0",
+    ]
+    report = build_report(classified_rows)
+    assert "duplicateDetails" not in report  # the HTTP API's report keeps its shape
+    assert report["errorDetails"] == []
+
+
+def test_an_active_lead_without_its_id_is_named_without_one():
+    raw, _ = records_to_raw_frame([{"email": "act@x.io"}])
+    workspace = pl.DataFrame([("act@x.io", True, None, None)], schema=EXISTING_SCHEMA, orient="row")
+    rows = outcome_rows(classify(prepare_leads(raw), workspace))
+    assert rows.get_column("reason").to_list() == ["already in workspace"]
+
+
+def test_an_unchanged_update_says_so():
+    raw, _ = records_to_raw_frame([{"email": "act@x.io"}])
+    workspace = pl.DataFrame([("act@x.io", True, 9, None)], schema=EXISTING_SCHEMA, orient="row")
+    classified_rows = classify(prepare_leads(raw), workspace, on_existing="fill_empty")
+    settled = settle_updates(classified_rows, pl.Series([], dtype=pl.Int64))
+    assert outcome_rows(settled).row(0) == (
+        0,
+        "act@x.io",
+        "duplicate",
+        "already in workspace (lead 9), nothing to update",
+    )
+
+
+def test_duplicate_details_are_cut_at_100_in_input_order():
+    emails = ["same@x.io"] * 150
+    details = build_report(_classify_with_lines(emails, []))["duplicateDetails"]
+    assert len(details) == 100
+    assert details[0] == {
+        "index": 1,
+        "line": 3,
+        "email": "same@x.io",
+        "reason": "duplicate of line 2",
+    }
+    assert details[-1]["index"] == 100
