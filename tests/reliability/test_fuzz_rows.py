@@ -155,6 +155,14 @@ def _check(report: dict[str, Any], outcome_rows: list[dict[str, str]], given, db
     assert [r["outcome"] for r in outcome_rows] == model.outcomes
     for row in outcome_rows:
         assert not any(cell.startswith(FORMULA_PREFIXES) for cell in row.values()), row
+    # each row is named by its line, lines grow with the rows; a duplicate names the line of
+    # its email's first row (the workspace starts empty: every duplicate is one of the file)
+    lines = [int(r["line"]) for r in outcome_rows]
+    assert lines == sorted(set(lines)) and (not lines or lines[0] >= 2)
+    duplicates = [r for r in outcome_rows if r["outcome"] == "duplicate"]
+    for row, (kind, first) in zip(duplicates, want["duplicateReasons"], strict=False):
+        assert kind == "input"
+        assert row["reason"] == f"duplicate of line {lines[first]}", row
     # the stored leads are exactly the model's normalised rows, nothing more
     stored = stored_leads(db, workspace.id)
     assert set(stored) == {lead["email"] for lead in model.leads}

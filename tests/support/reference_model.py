@@ -22,6 +22,9 @@ Decisions where SPEC.md is silent (the engine agrees with each):
   engines built on a newer Unicode version may case-map or compose newer characters.
 - Whether an `on_existing` update changes a lead compares custom_fields as JSON (`1` and `true`
   differ, as in jsonb, though Python's `1 == True`).
+- A duplicate says why (`duplicateReasons`): a row repeating an email of the input names the
+  email's first row, even when the email also has a lead in the workspace; otherwise it names
+  the workspace's lead (the active one, or the soft-deleted one restoring would have taken).
 """
 
 from __future__ import annotations
@@ -316,9 +319,12 @@ def run_import(
     assert on_existing in ON_EXISTING, on_existing
     leads = copy.deepcopy(leads)
     active_before = sum(1 for lead in leads if lead["deleted_at"] is None)
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # email -> index of its first valid row
     outcomes: list[str] = []
     duplicate_emails: list[str] = []
+    # Why each duplicate is one: ("input", index of the email's first row), or ("active" |
+    # "deleted" | "unchanged", the workspace lead's id).
+    duplicate_reasons: list[tuple[str, int]] = []
     error_details: list[dict[str, Any]] = []
     created: list[dict[str, Any]] = []
     restored_ids: list[int] = []
@@ -333,13 +339,18 @@ def run_import(
         email = row.email
         assert email is not None
         first = email not in seen
-        seen.add(email)
+        seen.setdefault(email, index)
+        reason: tuple[str, int] | None = None
         same = [lead for lead in leads if lead["email"] == email]
         active = [lead for lead in same if lead["deleted_at"] is None]
         deleted = [lead for lead in same if lead["deleted_at"] is not None]
         assert len(active) <= 1, email  # one active lead per email (a unique index)
-        if not first or (active and on_existing == "skip"):
+        if not first:
             outcome = "duplicate"
+            reason = ("input", seen[email])
+        elif active and on_existing == "skip":
+            outcome = "duplicate"
+            reason = ("active", active[0]["id"])
         elif active:
             target = active[0]
             if on_existing == "overwrite":
@@ -348,6 +359,7 @@ def run_import(
                 merged = fill_empty_lead(target, row.fields)
             if same_lead_fields(merged, target):
                 outcome = "duplicate"
+                reason = ("unchanged", target["id"])
                 unchanged_update_ids.append(target["id"])
             else:
                 outcome = "updated"
@@ -360,12 +372,16 @@ def run_import(
             restored_ids.append(target["id"])
         elif deleted:
             outcome = "duplicate"
+            target = max(deleted, key=lambda lead: (lead["deleted_at"], lead["id"]))
+            reason = ("deleted", target["id"])
         else:
             outcome = "created"
             created.append(new_lead(email, row.fields, source))
         outcomes.append(outcome)
         if outcome == "duplicate":
+            assert reason is not None
             duplicate_emails.append(email)
+            duplicate_reasons.append(reason)
     report = {
         "created": outcomes.count("created"),
         "restored": outcomes.count("restored"),
@@ -374,6 +390,7 @@ def run_import(
         "errors": outcomes.count("error"),
         "duplicateEmails": duplicate_emails[:SAMPLE],
         "errorDetails": error_details[:SAMPLE],  # `reasons`: any one of them is right
+        "duplicateReasons": duplicate_reasons[:SAMPLE],  # not a report key: the model's own
     }
     counted = ("created", "restored", "updated", "duplicates", "errors")
     assert sum(report[k] for k in counted) == len(rows)

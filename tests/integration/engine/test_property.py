@@ -60,6 +60,7 @@ from tests.support.reference_model import (
     check_row,
     run_import,
 )
+from transforms.fields import LINE
 from transforms.normalise import prepare_leads
 from transforms.records import records_to_raw_frame
 
@@ -390,14 +391,38 @@ def snapshot(db, workspace_id: int, known_ids: set[int], campaigns: list[int]) -
     return canonical(leads, known_ids), updated, campaign_counts(db, campaigns)
 
 
+FIRST_LINE = 2  # the line of an input's first row when it is read from a file (via_batches)
+REASON_TEXT = {
+    "input": "duplicate of line {}",
+    "active": "already in workspace (lead {})",
+    "deleted": "soft-deleted in workspace (lead {}), not restored",
+    "unchanged": "already in workspace (lead {}), nothing to update",
+}
+
+
 def assert_report_matches(report: dict[str, Any], expected: dict[str, Any]) -> None:
     for key in ("created", "restored", "updated", "duplicates", "errors", "duplicateEmails"):
         assert report[key] == expected[key], key
     details, wanted = report["errorDetails"], expected["errorDetails"]
     assert [(d["index"], d["email"]) for d in details] == [(w["index"], w["email"]) for w in wanted]
+    # Rows read from a file are named by their line as well; the others by their index alone.
+    lines = bool(details) and "line" in details[0]
     for detail, want in zip(details, wanted, strict=True):
-        assert set(detail) == {"index", "email", "reason"}
+        assert set(detail) == {"index", "email", "reason"} | ({"line"} if lines else set())
         assert detail["reason"] in want["reasons"], (detail, want["reasons"])
+        if lines:
+            assert detail["line"] == detail["index"] + FIRST_LINE
+    if "duplicateDetails" not in report:
+        return
+    # The duplicates of a file say why: the line of the email's first row, or the lead.
+    reasons = [
+        REASON_TEXT[kind].format(ref + FIRST_LINE if kind == "input" else ref)
+        for kind, ref in expected["duplicateReasons"]
+    ]
+    got = report["duplicateDetails"]
+    assert [d["email"] for d in got] == expected["duplicateEmails"]
+    assert [d["line"] - d["index"] for d in got] == [FIRST_LINE] * len(got)
+    assert [d["reason"] for d in got] == reasons
 
 
 def note_coverage(stored: list[dict[str, Any]], model: ImportModel, on_existing: str) -> None:
@@ -491,7 +516,11 @@ def via_batches(cuts: list[int], *, mode: str) -> ImportCall:
         batches, start = [], 0
         for end in batch_ends(case.rows, cuts):
             raw, _ = records_to_raw_frame(copy.deepcopy(case.rows[start:end]))
-            batches.append(prepare_leads(raw.with_columns(pl.col("row_index") + start)))
+            # Numbered as a CSV file's rows would be: the header on line 1.
+            raw = raw.with_columns(pl.col("row_index") + start).with_columns(
+                (pl.col("row_index") + FIRST_LINE).alias(LINE)
+            )
+            batches.append(prepare_leads(raw))
             start = end
         options = ImportOptions(
             restore_soft_deleted=case.restore,
