@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from flows.artifacts import ProgressArtifact, artifact_key, publish_report
+from flows.labels import import_run_name, tag_run
 from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
 from leads_import.db.connection import transaction
 from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, replayed_report
@@ -222,12 +223,14 @@ def publish(report: dict[str, Any], workspace: str, source: str) -> None:
 
 @flow(
     name="import-leads",
+    flow_run_name=import_run_name,
     log_prints=False,
     on_failure=[failure_recorder(KIND_FILE, FileImport)],
 )
 def import_leads_flow(request: FileImport) -> dict[str, Any]:
     """Import a file of leads into a workspace and return the dedup report."""
     started = time.perf_counter()
+    tag_run(KIND_FILE, request.workspace)
     check_outcomes_path(request.outcomes)  # before anything is read
     audit = new_audit(KIND_FILE, request, source=request.source)
     with tempfile.TemporaryDirectory(prefix="leads-import-") as work_dir:

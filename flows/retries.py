@@ -59,8 +59,6 @@ def failure_recorder(
 
     def record_failure(flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
         request: Any = model.model_validate(flow_run.parameters["request"])
-        if request.dry_run:
-            return
         try:
             with transaction() as conn:
                 workspace_id = find_workspace(conn, request.workspace).id

@@ -31,6 +31,7 @@ from flows.import_flow import (
     FlowParameters,
     publish,
 )
+from flows.labels import sync_run_name, tag_run
 from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
 from leads_import.db.connection import transaction
 from leads_import.db.runs import KIND_SYNC, RunAudit
@@ -262,12 +263,14 @@ def load(
 
 @flow(
     name="sync-leads",
+    flow_run_name=sync_run_name,
     log_prints=False,
     on_failure=[failure_recorder(KIND_SYNC, WarehouseSync)],
 )
 def sync_leads_flow(request: WarehouseSync) -> dict[str, Any]:
     """Import the new rows of a SQL query into a workspace and return the dedup report."""
     started = time.perf_counter()
+    tag_run(KIND_SYNC, request.workspace)
     audit = new_audit(KIND_SYNC, request, source=request.name)
     with tempfile.TemporaryDirectory(prefix="leads-sync-") as work_dir:
         start = sync_start(request)

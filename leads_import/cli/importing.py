@@ -14,6 +14,8 @@ from pydantic import ValidationError
 
 import flows  # noqa: F401  (Prefect's offline defaults, before Prefect is imported)
 from flows.import_flow import FileImport, import_leads_flow
+from flows.labels import tagged
+from leads_import.db.runs import KIND_FILE
 from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.errors import ImportRequestError, UnreadableSourceError, check_outcomes_path
 from leads_import.readers.fetch import is_url
@@ -102,7 +104,8 @@ def run(request: FileImport) -> Outcome:
     # costs up to a second, most of a short import.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         try:
-            state = import_leads_flow(request, return_state=True)
+            with tagged(KIND_FILE, request.workspace):
+                state = import_leads_flow(request, return_state=True)
         except Exception as failure:  # the engine itself failed (the server is unreachable)
             return Outcome(failure=failure)
     run_id = state.state_details.flow_run_id

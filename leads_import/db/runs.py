@@ -23,6 +23,10 @@ KIND_FILE: Final = "file"
 KIND_SYNC: Final = "sync"
 KIND_API: Final = "api"
 
+STATUS_SUCCEEDED: Final = "succeeded"
+STATUS_FAILED: Final = "failed"
+STATUS_DRY_RUN: Final = "dry_run"  # classified and reported, nothing written; never replayed
+
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -116,7 +120,7 @@ def record_run(
             "parameters": Json(audit.parameters),
             "idempotency_key": audit.idempotency_key if error is None else None,
             "payload_sha256": audit.payload_sha256,
-            "status": "failed" if error is not None else "succeeded",
+            "status": _status(report, error),
             **counts,
             "updated": report.get("updated"),
             "total": report.get("total"),
@@ -129,6 +133,12 @@ def record_run(
     )
     (run_id,) = cur.fetchone()
     return int(run_id)
+
+
+def _status(report: dict[str, Any], error: str | None) -> str:
+    if error is not None:
+        return STATUS_FAILED
+    return STATUS_DRY_RUN if report.get("dryRun") else STATUS_SUCCEEDED
 
 
 def record_failed_run(workspace_id: int, audit: RunAudit, error: BaseException) -> int:

@@ -82,7 +82,8 @@ def run_import(
     chunk is prepared, classified and handed to a writer thread, which COPYs it while the next
     chunk is prepared. With an `audit` the run is recorded in `import_runs` in the same
     transaction, and an idempotency key (or a Prefect flow run) that already committed returns
-    that run's report without writing. A dry run is rolled back; any failure rolls back
+    that run's report without writing. A dry run's writes are rolled back (to a savepoint
+    taken under the lock) and only its record, status `dry_run`, is kept; any failure rolls back
     everything not yet committed. `workspace` is a slug (`default` is created on first use) or
     a workspace already looked up in this database. `allow_empty`: an input without rows is an
     empty report, not EmptyInputError.
@@ -111,8 +112,8 @@ def import_within(
     hooks: RunHooks | None = None,
     allow_empty: bool = False,
 ) -> ImportReport:
-    """`run_import` in the caller's transaction, left open for the caller to commit (a dry run
-    is rolled back here, and `commit_every` commits here)."""
+    """`run_import` in the caller's transaction, left open for the caller to commit (a dry run's
+    writes are rolled back here, and `commit_every` commits here)."""
     options = options or ImportOptions()
     hooks = hooks or RunHooks()
     if not isinstance(workspace, Workspace):
@@ -123,6 +124,8 @@ def import_within(
             return ImportReport.from_stored(stored)
         if hooks.under_lock is not None:
             hooks.under_lock(cur, workspace)
+        if options.dry_run:
+            cur.execute(load_sql("engine/dry_run_savepoint"))
         report = _new_report(source, workspace, options)
         started = time.perf_counter()
         load = _load_committing if options.commit_every else _load
@@ -133,10 +136,12 @@ def import_within(
             report.remaining_capacity = db_leads.remaining_capacity(cur, workspace.id)
         report.load_ms = (time.perf_counter() - started) * 1000
         if options.dry_run:
-            conn.rollback()
-            return report
+            # Its writes are undone; its record stays (status dry_run, never replayed).
+            cur.execute(load_sql("engine/dry_run_rollback"))
         if audit is not None:
             report.run_id = runs.record_run(cur, workspace.id, audit, report=report.to_json())
+        if options.dry_run:
+            return report
         if hooks.before_commit is not None:
             hooks.before_commit(cur, workspace, report)
     return report

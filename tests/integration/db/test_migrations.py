@@ -359,6 +359,39 @@ def test_version_1_upgrades_to_2_replacing_the_foreign_key(new_database, monkeyp
     assert contents(url)["workspaces"] == before["workspaces"]
 
 
+def test_version_2_upgrades_to_3_allowing_dry_run_records(new_database, monkeypatch) -> None:
+    """A database at version 2, with its runs, meets 0003: the runs are untouched, status
+    `dry_run` is now accepted (anything else still refused), the schema is a new database's,
+    and a dry run leaves its record there."""
+    url = new_database()
+    execute(url, (RELEASES / "release_be19473.sql").read_text())
+    execute(url, SEED_RELEASE_DATA)
+    monkeypatch.setattr(schema, "migrations", lambda: RELEASED[:2])
+    assert init(url).after == 2
+    monkeypatch.undo()
+    with pytest.raises(psycopg2.errors.CheckViolation):
+        execute(url, DRY_RUN_ROW)
+    before = contents(url)
+    assert before["import_runs"]
+
+    assert init(url) == SchemaUpgrade(2, LATEST, tuple(name for _, name in RECORDED[2:]))
+    assert contents(url) == before
+    fresh = new_database()
+    assert init(fresh) == ALL
+    assert catalog(url) == catalog(fresh)
+    execute(url, DRY_RUN_ROW)
+    with pytest.raises(psycopg2.errors.CheckViolation):
+        execute(url, DRY_RUN_ROW.replace("'dry_run'", "'maybe'"))
+    report = import_leads([{"email": "eve@example.com"}], "acme", database=url, dry_run=True)
+    assert report["created"] == 1
+
+
+DRY_RUN_ROW = (
+    "INSERT INTO import_runs (workspace_id, kind, status, started_at) "
+    "SELECT id, 'file', 'dry_run', now() FROM workspaces WHERE slug = 'acme'"
+)
+
+
 class CountingCursor(psycopg2.extensions.cursor):
     executed = 0
 

@@ -187,14 +187,32 @@ def test_keys_are_per_workspace(run, db, workspace):
     assert report.get("replayed") is None and report["created"] == 1
 
 
-def test_dry_run_and_rejected_run_record_nothing(run, db):
+def test_a_rejected_run_records_nothing_a_dry_run_its_own_status(run, db):
     limited = make_workspace(db, contact_limit=1)
     one = [{"email": "a@ex.com"}]
-    assert run(one, limited, audit=api_audit(one, "k"), dry_run=True)["created"] == 1
+    dry = run(one, limited, audit=api_audit(one, "k"), dry_run=True)
+    assert dry["created"] == 1 and isinstance(dry["runId"], int)
     leads = [{"email": "a@ex.com"}, {"email": "b@ex.com"}]
     with pytest.raises(PlanLimitExceededError):
         run(leads, limited, audit=api_audit(leads, "k"))
-    assert runs_of(db, limited) == []
+    assert runs_of(db, limited) == [("dry_run", "api", 1, 0, 0, 1, "k")]
+
+
+def test_a_dry_run_is_recorded_and_never_replayed(run, db, workspace):
+    leads = [{"email": "a@ex.com"}, {"email": "A@ex.com"}]
+    before = full_state(db, workspace.id)
+    dry = run(leads, workspace, audit=api_audit(leads, "key-dry"), dry_run=True)
+    assert full_state(db, workspace.id) == before  # its writes were undone, its record kept
+    stored = query(db, "SELECT status, report FROM import_runs WHERE id = %s", (dry["runId"],))
+    assert stored[0][0] == "dry_run"
+    assert stored[0][1]["dryRun"] is True and stored[0][1]["duplicateEmails"] == ["a@ex.com"]
+    # The same key again, dry or not: the dry run is not a committed run to replay.
+    again = run(leads, workspace, audit=api_audit(leads, "key-dry"), dry_run=True)
+    assert again.get("replayed") is None and again["runId"] != dry["runId"]
+    real = run(leads, workspace, audit=api_audit(leads, "key-dry"))
+    assert real.get("replayed") is None and real["created"] == 1
+    assert run(leads, workspace, audit=api_audit(leads, "key-dry"))["replayed"] is True
+    assert [row[0] for row in runs_of(db, workspace)] == ["dry_run", "dry_run", "succeeded"]
 
 
 def test_run_with_a_nul_in_a_row_error_is_recorded(run, db, workspace):
