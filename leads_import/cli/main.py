@@ -189,6 +189,90 @@ def _check_workspace_exists(slug: str) -> None:
         find_workspace(conn, slug)
 
 
+def _sync(args: argparse.Namespace) -> int:
+    """`leads sync run|state|reset`."""
+    from leads_import.cli import syncs
+
+    if args.sync_command == "state":
+        syncs.print_states(syncs.states(args.workspace), args.json)
+        return EXIT_OK
+    if args.sync_command == "reset":
+        stored = syncs.reset(args.name, args.workspace, yes=args.yes, confirm=syncs.ask)
+        print(
+            f"sync {args.name} of workspace {args.workspace}: watermark forgotten (it was "
+            f"{stored['cursor_column']} = {syncs.watermark_text(stored['watermark'])})"
+        )
+        return EXIT_OK
+    return _sync_run(args)
+
+
+class _NoConsoleErrors(logging.Filter):
+    """Prefect's console lines at ERROR and above are left out: the command says the error
+    once itself (the Prefect UI keeps them, with their tracebacks)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+@contextmanager
+def _quiet_console_errors() -> Iterator[None]:
+    quiet = _NoConsoleErrors()
+    everywhere = [*_prefect_handlers(), *logging.getLogger().handlers]  # Prefect's console: root
+    handlers = [h for h in everywhere if isinstance(h, logging.StreamHandler)]
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+def _sync_run(args: argparse.Namespace) -> int:
+    """`leads sync run`: the flow in this process, against the Prefect server the user
+    configured, else the background one `leads` keeps (LEADS_RUNNER=off: a temporary one)."""
+    if not _in_process():
+        from leads_import.cli.services import Layout, ServiceError, ensure_server
+
+        try:
+            server = ensure_server(Layout.current(), lambda text: print(text, file=sys.stderr))
+        except ServiceError as error:
+            message = f"{error} (LEADS_RUNNER=off runs without background services)"
+            output.print_error(message, "service_unavailable", {}, args.json)
+            return 1
+        os.environ["PREFECT_API_URL"] = server.api_url
+        os.environ["PREFECT_UI_URL"] = server.url
+    import flows.sync_flow  # noqa: F401  (Prefect's logging set up before it is quietened)
+    from leads_import.cli import importing, syncs
+
+    with _quiet_console_errors():
+        outcome = syncs.run(args)
+    code = EXIT_OK
+    if outcome.error is not None:
+        error = outcome.error
+        output.print_error(str(error), error.code, error.details(), args.json)
+        code = error.exit_code
+    elif outcome.failure is not None:
+        failure = outcome.failure
+        message = f"the sync failed: {type(failure).__name__}: {failure}"
+        output.print_error(message, "unexpected_error", {}, args.json)
+        code = 1
+    else:
+        report = outcome.report
+        assert report is not None
+        if args.json:
+            print(json.dumps(report))
+        else:
+            output.print_summary({**report, "source": f"sync {args.name}"})
+            watermark = syncs.watermark_text(report.get("watermark"))
+            print(f"  watermark  {report.get('cursorColumn') or '-'} = {watermark or '-'}")
+    link = importing.flow_run_url(outcome.flow_run_id)
+    if link:
+        sys.stdout.flush()
+        print(f"Prefect UI: {link}", file=sys.stderr)
+    return code
+
+
 def _api_keys(args: argparse.Namespace) -> int:
     from leads_import.db import api_keys as keys
     from leads_import.db import connection as database
@@ -315,6 +399,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "runs":
         return _list_runs(args)
+    if args.command == "sync":
+        return _sync(args)
     if args.command == "serve":
         from flows.deployments import serve_deployments
 

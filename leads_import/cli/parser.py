@@ -141,6 +141,56 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
     runs.add_argument("--json", action="store_true", help="print the runs as one JSON document")
 
+    sync = commands.add_parser(
+        "sync", help="the warehouse sync (the sync-leads flow): run it, its watermarks"
+    ).add_subparsers(dest="sync_command", required=True)
+    sync_run = sync.add_parser(
+        "run",
+        help="run the sync once: the query's rows beyond the stored watermark of (workspace, "
+        "NAME), imported in cursor order; each option is the flow parameter of that name",
+    )
+    sync_run.add_argument("name", metavar="NAME", help="the sync's name (its watermark's key)")
+    sync_run.add_argument(
+        "--source-url",
+        required=True,
+        metavar="URL",
+        help="SQLAlchemy URL of the source (postgresql+psycopg2://…, duckdb:///file.duckdb)",
+    )
+    sync_run.add_argument(
+        "--query", required=True, metavar="SQL", help="a SELECT with lead-named columns"
+    )
+    sync_run.add_argument(
+        "--cursor-column",
+        metavar="COL",
+        help="a column that only grows (e.g. updated_at); without it every run reads all rows",
+    )
+    sync_run.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="SLUG")
+    sync_run.add_argument(
+        "--no-restore", action="store_true", help="count soft-deleted matches as duplicates"
+    )
+    sync_run.add_argument(
+        "--on-existing",
+        choices=("skip", "fill_empty", "overwrite"),
+        default="skip",
+        help="a row whose email has an active lead: skip (a duplicate), fill_empty, overwrite",
+    )
+    sync_run.add_argument(
+        "--dry-run", action="store_true", help="classify and report; no leads, no watermark"
+    )
+    sync_run.add_argument(
+        "--chunk-rows", type=_positive(int), metavar="N", help="rows fetched per chunk (200000)"
+    )
+    sync_run.add_argument("--json", action="store_true", help="print the report as JSON")
+    sync_state = sync.add_parser("state", help="each sync's cursor column and watermark")
+    sync_state.add_argument("--workspace", metavar="SLUG", help="only this workspace's syncs")
+    sync_state.add_argument("--json", action="store_true", help="print them as JSON")
+    sync_reset = sync.add_parser(
+        "reset", help="forget a sync's watermark (its next run reads every row)"
+    )
+    sync_reset.add_argument("name", metavar="NAME")
+    sync_reset.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="SLUG")
+    sync_reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
     serve = commands.add_parser(
         "serve", help="serve the deployments of prefect.yaml from this process (no work pool)"
     )

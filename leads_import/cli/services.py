@@ -573,6 +573,22 @@ def ensure_services(
         return server
 
 
+def ensure_server(layout: Layout, say: Callable[[str], None]) -> PrefectServer:
+    """Make sure the background Prefect server runs and answers (no runner: `leads sync run`
+    runs its flow in its own process against it); return it."""
+    with start_lock(layout):
+        server = running_server(layout)
+        if server is not None and server.version != prefect_version():
+            say("restarting the local Prefect server (Prefect was upgraded)…")
+            stop_server(layout)
+            server = None
+        if server is None:
+            say("starting the local Prefect server (first run only)…")
+            server = start_server(layout)
+        wait_healthy(layout, server)
+        return server
+
+
 def stop_all(layout: Layout) -> list[str]:
     """Stop every runner and the Prefect server of this data directory; say what stopped."""
     said: list[str] = []

@@ -37,3 +37,21 @@ def save_watermark(
             "run_id": run_id,
         },
     )
+
+
+SYNC_COLUMNS = ("workspace", "name", "cursorColumn", "watermark", "runId", "updatedAt")
+
+
+def list_sync_states(cur: Cursor, workspace: str | None = None) -> list[dict[str, Any]]:
+    """Every sync's state (`leads sync state`), of one workspace (slug) or of all."""
+    cur.execute(load_sql("runs/list_sync_states"), {"slug": workspace})
+    return [dict(zip(SYNC_COLUMNS, row, strict=True)) for row in cur.fetchall()]
+
+
+def delete_sync_state(cur: Cursor, workspace_id: int, name: str) -> dict[str, Any] | None:
+    """Forget the sync's watermark; return what was stored (None: there was nothing)."""
+    cur.execute(
+        load_sql("runs/delete_sync_state"), {"workspace_id": workspace_id, "sync_name": name}
+    )
+    row = cur.fetchone()
+    return None if row is None else {"cursor_column": row[0], "watermark": row[1]}

@@ -98,6 +98,12 @@ def _engine(name: str, url: str) -> Engine:
     return engine
 
 
+def check_source_url(name: str, url: str) -> None:
+    """Raise UnreadableSourceError when the URL cannot name a source (unparsable, no driver, a
+    missing DuckDB file) without connecting to it."""
+    _engine(name, url).dispose()
+
+
 def _message(error: BaseException) -> str:
     """The driver's own message, first line (without SQLAlchemy's SQL echo and links)."""
     original = getattr(error, "orig", None) or error
