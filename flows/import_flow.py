@@ -25,6 +25,7 @@ from leads_import.db.runs import KIND_FILE, RunAudit, payload_digest, replayed_r
 from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.db.workspaces import resolve_workspace
 from leads_import.engine import ImportOptions, ImportReport, OnExisting, run_import
+from leads_import.engine.kept_outcomes import OutcomeKeeper
 from leads_import.errors import EmptyInputError, check_outcomes_path
 from leads_import.progress import reporter
 from leads_import.readers.fetch import fetch_to
@@ -92,6 +93,13 @@ class FileImport(FlowParameters):
     outcomes: str | None = Field(
         None, description="Path of a CSV file to write every row's outcome to."
     )
+    keep_outcomes: bool = Field(
+        False,
+        description=(
+            "Keep every row's outcome with the run (Parquet in the data directory of the "
+            "machine running the flow; the newest 20 runs), for `leads runs show`."
+        ),
+    )
     idempotency_key: str | None = Field(
         None,
         min_length=1,
@@ -147,19 +155,28 @@ def committed_report(workspace: str, audit: RunAudit) -> ImportReport | None:
 class _BatchSink:
     """Follows the written batches: progress display and artifact, per-row outcomes file."""
 
-    def __init__(self, handle: IO[bytes] | None, progress: ProgressArtifact) -> None:
+    def __init__(
+        self,
+        handle: IO[bytes] | None,
+        progress: ProgressArtifact,
+        keeper: OutcomeKeeper | None = None,
+    ) -> None:
         self._handle = handle
         self._progress = progress
+        self._keeper = keeper
         self._header = True
 
     def __call__(self, classified: pl.DataFrame) -> None:
         reporter().advance("written", classified.height)
         self._progress.advance(classified.height)
-        if self._handle is None:
+        if self._handle is None and self._keeper is None:
             return
-        rows = escape_formulas(outcome_rows(classified))
-        rows.write_csv(self._handle, include_header=self._header)
-        self._header = False
+        rows = outcome_rows(classified)
+        if self._keeper is not None:
+            self._keeper.add(rows)
+        if self._handle is not None:
+            escape_formulas(rows).write_csv(self._handle, include_header=self._header)
+            self._header = False
 
 
 @contextmanager
@@ -201,14 +218,22 @@ def import_file(path: str, request: FileImport, audit: RunAudit) -> ImportReport
         key=artifact_key("progress", request.workspace),
         description=f"Rows written importing {request.source} into {request.workspace}",
     )
+    keep = request.keep_outcomes and audit.flow_run_id
+    keeper = OutcomeKeeper(audit.flow_run_id) if keep and audit.flow_run_id else None
     with _outcomes_file(request.outcomes, atomic=not request.commit_every) as handle:
-        sink = _BatchSink(handle, progress)
+        sink = _BatchSink(handle, progress, keeper)
         try:
             report = run_import(
                 opened, request.workspace, request.options(), audit=audit, on_batch=sink
             )
-        except EmptyInputError:
-            raise EmptyInputError(f"{Path(path).name} has no data rows") from None
+        except BaseException as error:
+            if keeper is not None:
+                keeper.discard()
+            if isinstance(error, EmptyInputError):
+                raise EmptyInputError(f"{Path(path).name} has no data rows") from None
+            raise
+    if keeper is not None:
+        logger.info("outcomes kept in %s", keeper.keep())
     progress.finish()
     report.source = request.source
     logger.info("imported %d rows", report.total)

@@ -140,3 +140,13 @@ class SyncConflictError(ImportRequestError):
 
     http_status = 409
     code = "sync_conflict"
+
+
+class RunNotFoundError(ImportRequestError):
+    http_status = 404
+    code = "run_not_found"
+
+    def __init__(self, run_id: object) -> None:
+        self.run_id = run_id
+        self._init_args = (run_id,)
+        super().__init__(f"no run {run_id} (see leads runs)")

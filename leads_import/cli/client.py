@@ -76,6 +76,7 @@ def request_fields(args: argparse.Namespace, source: str) -> dict[str, Any]:
         "sheet": args.sheet,
         "commit_every": args.commit_every,
         "outcomes": os.path.abspath(args.outcomes) if args.outcomes else None,
+        "keep_outcomes": args.keep_outcomes,
         "on_existing": args.on_existing,
         "idempotency_key": args.idempotency_key,
     }

@@ -165,7 +165,47 @@ def _workspace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ui_base() -> str | None:
+    """The Prefect UI runs are linked to: PREFECT_UI_URL, the user's Prefect server, the one
+    loaded here, else the background server when it runs."""
+    from leads_import.cli import services
+
+    if os.environ.get("PREFECT_UI_URL"):
+        return os.environ["PREFECT_UI_URL"].rstrip("/")
+    api = services.user_prefect_api_url() or services.prefect_loaded_api_url()
+    if api:
+        return api.rstrip("/").removesuffix("/api")
+    server = services.running_server(services.Layout.current())
+    return server.url if server is not None else None
+
+
+def _show_run(args: argparse.Namespace) -> int:
+    """`leads runs show ID`: what the run recorded, its flow run, its kept outcomes."""
+    from leads_import.db.runs import find_run
+    from leads_import.engine.kept_outcomes import kept_path, read_kept
+    from leads_import.errors import RunNotFoundError
+
+    run = find_run(args.run_id)
+    if run is None:
+        raise RunNotFoundError(args.run_id)
+    base = _ui_base()
+    flow_run = run["flowRunId"]
+    run["flowRunUrl"] = f"{base}/runs/flow-run/{flow_run}" if base and flow_run else None
+    finished, started = run["finishedAt"], run["startedAt"]
+    run["durationMs"] = round((finished - started).total_seconds() * 1000, 1)
+    outcomes = read_kept(flow_run)
+    run["outcomesPath"] = str(kept_path(flow_run)) if outcomes is not None else None
+    if args.json:
+        run["outcomes"] = outcomes.to_dicts() if outcomes is not None else None
+        print(json.dumps(run, default=str))
+    else:
+        output.print_run(run, outcomes, max(0, args.rows))
+    return EXIT_OK
+
+
 def _list_runs(args: argparse.Namespace) -> int:
+    if getattr(args, "runs_command", None) == "show":
+        return _show_run(args)
     from leads_import.db.runs import recent_runs
 
     if args.workspace is not None:

@@ -91,6 +91,63 @@ def print_workspaces(workspaces: list[Any]) -> None:
         print("no workspaces yet")
 
 
+def print_run(run: dict[str, Any], outcomes: Any, rows: int) -> None:
+    """One run for `leads runs show`: what it was asked, what it did, when, where to see it,
+    and the first `rows` kept outcomes (`outcomes`: a Polars frame, or None when not kept)."""
+    status = "dry run (nothing written)" if run["status"] == "dry_run" else run["status"]
+    print(f'run {run["id"]}: {run["kind"]} into workspace "{run["workspace"]}", {status}')
+    started = run["startedAt"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    print(f"  {'source':<12}{run['source'] or '-'}")
+    print(f"  {'started':<12}{started} UTC, took {run['durationMs'] / 1000:,.2f} s")
+    if run["flowRunId"]:
+        print(f"  {'flow run':<12}{run['flowRunUrl'] or run['flowRunId']}")
+    if run["idempotencyKey"]:
+        print(f"  {'key':<12}{run['idempotencyKey']}")
+    if run["error"]:
+        print(f"  {'error':<12}{run['error']}")
+    print("parameters")
+    for key, value in (run["parameters"] or {}).items():
+        print(f"  {key:<22}{json.dumps(value)}")
+    report = run["report"]
+    if report:
+        print("report")
+        for key in (*RUN_COUNTS, "total"):
+            if report.get(key) is not None:
+                print(f"  {key:<22}{report[key]:>10,}")
+        for key in ("remainingCapacity", "format", "encoding", "sync", "cursorColumn"):
+            if report.get(key) is not None:
+                print(f"  {key:<22}{report[key]}")
+        if report.get("watermark"):
+            print(f"  {'watermark':<22}{report['watermark'].get('value')}")
+        for warning in report.get("warnings") or []:
+            print(f"  warning: {warning}")
+    timings = {k: v for k, v in (run["timings"] or {}).items() if v is not None}
+    if timings:
+        print("timings (ms)")
+        for key, value in timings.items():
+            print(f"  {key:<22}{value:>10,.1f}")
+    if outcomes is None:
+        print("outcomes: not kept (leads import --keep-outcomes keeps them)")
+        return
+    print(f"outcomes: {outcomes.height:,} rows in {run['outcomesPath']}")
+    if outcomes.height and rows:
+        with _wide_table():
+            print(outcomes.head(rows))
+        if outcomes.height > rows:
+            print(f"  … {outcomes.height - rows:,} more (--rows N, or --json for all)")
+
+
+def _wide_table() -> Any:
+    import polars as pl
+
+    return pl.Config(
+        tbl_rows=-1,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        fmt_str_lengths=60,
+    )
+
+
 def print_keys(keys: list[dict[str, Any]]) -> None:
     """The API keys of `leads api-key list` (never their value)."""
     for key in keys:

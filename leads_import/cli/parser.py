@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true", help="classify and report, write nothing")
     imp.add_argument("--json", action="store_true", help="print the report as one JSON document")
     imp.add_argument("--outcomes", metavar="PATH", help="write every row's outcome to a CSV file")
+    imp.add_argument(
+        "--keep-outcomes",
+        action="store_true",
+        help="keep every row's outcome with the run (leads runs show ID; the newest 20 runs)",
+    )
     imp.add_argument("--format", choices=FORMATS, help="the reader to use, whatever the name")
     imp.add_argument("--sheet", metavar="NAME", help="the XLSX sheet to read (default: the first)")
     imp.add_argument(
@@ -140,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--workspace", metavar="SLUG", help="only this workspace's runs")
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many (default 20)")
     runs.add_argument("--json", action="store_true", help="print the runs as one JSON document")
+    show = runs.add_subparsers(dest="runs_command", metavar="show").add_parser(
+        "show",
+        help="one run: parameters, report, timings, flow run link, kept per-row outcomes",
+    )
+    show.add_argument("run_id", type=int, metavar="ID")
+    show.add_argument("--json", action="store_true", help="print the run as one JSON document")
+    show.add_argument(
+        "--rows",
+        type=int,
+        default=20,
+        metavar="N",
+        help="kept outcome rows to print (default 20; --json prints them all)",
+    )
 
     sync = commands.add_parser(
         "sync", help="the warehouse sync (the sync-leads flow): run it, its watermarks"

@@ -164,3 +164,17 @@ def recent_runs(workspace: str | None = None, limit: int = 20) -> list[dict[str,
     for run in found:
         run["id"] = str(run["id"])
     return found
+
+
+def find_run(run_id: int) -> dict[str, Any] | None:
+    """One run with its parameters, report and timings (`leads runs show`); None if unknown
+    (its id as text, as in reports)."""
+    with transaction() as conn, conn.cursor() as cur:
+        ensure_schema(conn)
+        cur.execute(load_sql("runs/find_run"), {"run_id": run_id})
+        row = cur.fetchone()
+    if row is None:
+        return None
+    run = dict(zip((*RUN_COLUMNS, "parameters", "report", "timings"), row, strict=True))
+    run["id"] = str(run["id"])
+    return run
