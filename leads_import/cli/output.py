@@ -106,7 +106,7 @@ def print_run(run: dict[str, Any], outcomes: Any, rows: int) -> None:
     if run["error"]:
         print(f"  {'error':<12}{run['error']}")
     print("parameters")
-    for key, value in (run["parameters"] or {}).items():
+    for key, value in sorted((run["parameters"] or {}).items()):
         print(f"  {key:<22}{json.dumps(value)}")
     report = run["report"]
     if report:

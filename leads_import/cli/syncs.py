@@ -82,8 +82,12 @@ def run(args: argparse.Namespace) -> Outcome:
     if request.workspace != DEFAULT_WORKSPACE:
         _find_workspace(request.workspace)
     check_source_url(request.name, request.source_url)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    # As `leads import`: no heartbeat thread to join (up to a second) at the end of the run.
+    no_heartbeats = temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
     try:
-        with tagged(KIND_SYNC, request.workspace):
+        with no_heartbeats, tagged(KIND_SYNC, request.workspace):
             state = sync_leads_flow(request, return_state=True)
     except Exception as failure:  # the engine itself failed (the server is unreachable)
         return Outcome(failure=failure)
