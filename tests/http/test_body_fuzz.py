@@ -384,8 +384,11 @@ def check_import(
     check_report(report, body["leads"])
     grown = 0 if body.get("dryRun") else report["created"] + report["restored"]
     assert target.active() == active + grown, report
-    if body.get("dryRun"):
-        assert target.footprint() == before
+    if body.get("dryRun"):  # no lead written; the run recorded (status dry_run), unless an
+        # email holds a NUL (jsonb cannot: such requests are never recorded)
+        leads_before, runs_before = before
+        nul = any(isinstance(e := lead.get("email"), str) and "\x00" in e for lead in body["leads"])
+        assert target.footprint() == (leads_before, runs_before + (0 if nul else 1))
     return "200 dry run" if body.get("dryRun") else "200"
 
 
