@@ -68,8 +68,10 @@ def test_show_a_run_with_its_kept_outcomes(prefect_api_url, db, capsys, tmp_path
         written = list(csv.DictReader(handle))
     kept = run["outcomes"]
     assert len(kept) == len(written) == report["total"]
-    assert [(str(r["index"]), r["outcome"]) for r in kept] == [
-        (r["index"], r["outcome"]) for r in written
+    columns = ("index", "line", "email", "outcome", "reason")
+    assert tuple(kept[0]) == tuple(written[0]) == columns
+    assert [tuple(str(r[c]) for c in columns) for r in kept] == [
+        tuple(r[c].removeprefix("'") for c in columns) for r in written
     ]
     assert sum(r["outcome"] == "created" for r in kept) == report["created"]
 
