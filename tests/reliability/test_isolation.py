@@ -360,6 +360,8 @@ UNSCOPED = {
     "api/key_matches.sql": "operator CLI: the keys a revoke would match (slug optional)",
     "api/key_revoke.sql": "operator CLI: revoke one key by id",
     "runs/recent_runs.sql": "operator CLI: runs of one workspace by slug, or of all",
+    "runs/find_run.sql": "operator CLI: one run by its id (leads runs show), its workspace named",
+    "runs/list_sync_states.sql": "operator CLI: syncs of one workspace by slug, or of all",
     "workspaces/list_workspaces.sql": "operator CLI: workspaces by slug, active leads counted",
     "engine/copy_created_leads.sql": "COPY: every row carries the workspace_id column",
     "api/add_campaign_leads.sql": "scoped: eligible leads and the campaign by workspace_id",
