@@ -117,3 +117,28 @@ class ProgressArtifact:
         """Every row is written."""
         update_progress_artifact(self._id, 100.0)
         self._shown = 100.0
+
+
+# --- the column mapping (a table of its own) ---------------------------------------------------
+
+IGNORED_COLUMN: Final = "(ignored)"
+
+
+def columns_table(report: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per input header: the field it went to (`(ignored)` when none), in input order."""
+    columns = report.get("columns") or {}
+    return [
+        {"header": header, "field": field if field is not None else IGNORED_COLUMN}
+        for header, field in columns.items()
+    ]
+
+
+def publish_columns(report: dict[str, Any], workspace: str, source: str) -> None:
+    """The table of which header went to which field, when the input had headers."""
+    rows = columns_table(report)
+    if rows:
+        create_table_artifact(
+            rows,
+            key=artifact_key("columns", workspace),
+            description=f"Column mapping importing {source} into {workspace}",
+        )

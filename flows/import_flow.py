@@ -15,9 +15,9 @@ from typing import IO, Any, Literal
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
-from flows.artifacts import ProgressArtifact, artifact_key, publish_report
+from flows.artifacts import ProgressArtifact, artifact_key, publish_columns, publish_report
 from flows.labels import import_run_name, tag_run
 from flows.retries import DATABASE_RETRIES, failure_recorder, new_audit
 from leads_import.db.connection import transaction
@@ -30,7 +30,8 @@ from leads_import.errors import EmptyInputError, check_outcomes_path
 from leads_import.progress import reporter
 from leads_import.readers.fetch import fetch_to
 from leads_import.readers.sources import open_source
-from transforms.fields import SOURCE_FILE
+from transforms.fields import MAP_TARGETS, SOURCE_FILE
+from transforms.headers import ColumnRules, UnknownColumns
 from transforms.report import escape_formulas, outcome_rows
 
 Format = Literal["csv", "tsv", "json", "ndjson", "parquet", "xlsx"]
@@ -45,6 +46,20 @@ RESTORE = Field(
     description="Restore soft-deleted leads whose email comes back (SPEC 4); off: duplicates.",
 )
 DRY_RUN = Field(False, description="Classify and report, write nothing.")
+MAP = Field(
+    None,
+    description=(
+        "Column mappings, header -> field, added to or overriding the recognised header "
+        f"spellings. A field is an API name or customFields.<key>: {MAP_TARGETS}."
+    ),
+)
+UNKNOWN_COLUMNS = Field(
+    "ignore",
+    description=(
+        "Columns no header spelling or mapping matches: `ignore` them (with a warning naming "
+        "them) or `keep` them as customFields, keyed by the header as written."
+    ),
+)
 ON_EXISTING = Field(
     "skip",
     description=(
@@ -80,6 +95,8 @@ class FileImport(FlowParameters):
     workspace: str = WORKSPACE
     format: Format | None = Field(None, description="The reader to use, whatever the file name.")
     sheet: str | None = Field(None, description="XLSX sheet to read (default: the first).")
+    map: dict[str, str] | None = MAP
+    unknown_columns: UnknownColumns = UNKNOWN_COLUMNS
     restore_soft_deleted: bool = RESTORE
     on_existing: OnExisting = ON_EXISTING
     dry_run: bool = DRY_RUN
@@ -110,10 +127,21 @@ class FileImport(FlowParameters):
         ),
     )
 
-    def options(self) -> ImportOptions:
-        """The engine's options for this request."""
+    @field_validator("map")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        ColumnRules.of(value)  # ValueError naming the valid fields
+        return value
+
+    def column_rules(self) -> ColumnRules:
+        """How the reader maps the file's headers beyond the recognised spellings."""
+        return ColumnRules.of(self.map, self.unknown_columns)
+
+    def options(self, file_restore: bool | None = None) -> ImportOptions:
+        """The engine's options for this request; `file_restore` is a JSON body's own restore
+        flag, honoured unless this request turned restoring off."""
         return ImportOptions(
-            restore_soft_deleted=self.restore_soft_deleted,
+            restore_soft_deleted=self.restore_soft_deleted and file_restore is not False,
             dry_run=self.dry_run,
             on_existing=self.on_existing,
             default_source=SOURCE_FILE,
@@ -122,13 +150,16 @@ class FileImport(FlowParameters):
 
     def fingerprint_parts(self) -> list[str]:
         """The options an idempotency key is bound to, besides the file's bytes."""
-        return [
+        parts = [
             self.workspace,
             str(self.format),
             str(self.sheet),
             str(self.restore_soft_deleted),
             self.on_existing,
         ]
+        if self.map or self.unknown_columns != "ignore":  # (keys of older runs stay valid)
+            parts += [repr(sorted((self.map or {}).items())), self.unknown_columns]
+        return parts
 
 
 @task(name="fetch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
@@ -205,11 +236,14 @@ def _outcomes_file(path: str | None, *, atomic: bool) -> Iterator[IO[bytes] | No
 def import_file(path: str, request: FileImport, audit: RunAudit) -> ImportReport:
     """Read the file chunk by chunk; prepare, classify and write each chunk while the last one
     is written; record the run. One transaction unless `commit_every` is set."""
-    opened = open_source(path, request.format, sheet=request.sheet)
+    opened = open_source(path, request.format, sheet=request.sheet, columns=request.column_rules())
     logger = get_run_logger()
     logger.info("reading %s (%s)", request.source, opened.describe())
     for warning in opened.warnings:
         logger.warning(warning)
+    options = request.options(file_restore=opened.restore_soft_deleted)
+    if opened.restore_soft_deleted is False and request.restore_soft_deleted:
+        logger.info("the file says restoreSoftDeleted false: soft-deleted matches are duplicates")
     total = opened.estimate_rows()
     if total is not None:
         reporter().set_total(total)
@@ -223,9 +257,7 @@ def import_file(path: str, request: FileImport, audit: RunAudit) -> ImportReport
     with _outcomes_file(request.outcomes, atomic=not request.commit_every) as handle:
         sink = _BatchSink(handle, progress, keeper)
         try:
-            report = run_import(
-                opened, request.workspace, request.options(), audit=audit, on_batch=sink
-            )
+            report = run_import(opened, request.workspace, options, audit=audit, on_batch=sink)
         except BaseException as error:
             if keeper is not None:
                 keeper.discard()
@@ -242,8 +274,9 @@ def import_file(path: str, request: FileImport, audit: RunAudit) -> ImportReport
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish(report: dict[str, Any], workspace: str, source: str) -> None:
-    """Publish the counts table and the samples page as artifacts of this run."""
+    """Publish the counts table, the samples page and the column mapping as artifacts."""
     publish_report(report, workspace, source)
+    publish_columns(report, workspace, source)
 
 
 @flow(

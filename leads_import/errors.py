@@ -28,11 +28,16 @@ class EmptyInputError(ImportRequestError):
 class NoEmailColumnError(ImportRequestError):
     code = "no_email_column"
 
-    def __init__(self, headers: list[str]) -> None:
+    def __init__(
+        self, headers: list[str], where: str | None = None, hint: str | None = None
+    ) -> None:
         self.headers = headers
-        self._init_args = (headers,)
+        self._init_args = (headers, where, hint)
         shown = ", ".join(repr(h) for h in headers[:20]) or "none"
-        super().__init__(f"no email column among the headers ({shown})")
+        of = f" of {where}" if where else ""
+        super().__init__(
+            f"no email column among the headers{of} ({shown})" + (f"; {hint}" if hint else "")
+        )
 
     def details(self) -> dict[str, object]:
         return {"headers": self.headers[:100]}
@@ -76,6 +81,20 @@ def check_outcomes_path(path: str | None) -> None:
         target.exists() and not os.access(target, os.W_OK)
     ):
         raise OutcomesPathError(path, "permission denied")
+
+
+class InvalidMappingError(ImportRequestError):
+    """A malformed `--map HEADER=field`, or one naming no field."""
+
+    code = "invalid_mapping"
+
+    def __init__(self, message: str, fields: list[str] | None = None) -> None:
+        self.fields = fields or []
+        self._init_args = (message, fields)
+        super().__init__(message)
+
+    def details(self) -> dict[str, object]:
+        return {"fields": self.fields}
 
 
 class WorkspaceNotFoundError(ImportRequestError):

@@ -130,6 +130,27 @@ SOURCE_WAREHOUSE: Final = "warehouse_sync"
 # Headers `customFields.<key>` (compared lower-cased) gather into customFields.
 CUSTOM_FIELD_PREFIX: Final = f"{field_of_kind('json_object').api_name.lower()}."
 
+# What a column can be mapped to explicitly (`--map HEADER=field`): an API name, or a custom field.
+CUSTOM_FIELDS_API: Final = field_of_kind("json_object").api_name
+MAP_TARGETS: Final = ", ".join([*API_TO_COLUMN, f"{CUSTOM_FIELDS_API}.<key>"])
+
+
+def map_target(name: str) -> str:
+    """The field `name` names in a column mapping, as a report writes it: an API name
+    (`firstName`; the column name `first_name` and other cases are accepted too) or
+    `customFields.<key>`. ValueError naming the valid fields when it names none."""
+    text = name.strip()
+    if text.lower().startswith(CUSTOM_FIELD_PREFIX):
+        key = text[len(CUSTOM_FIELD_PREFIX) :].strip()
+        if key:
+            return f"{CUSTOM_FIELDS_API}.{key}"
+    elif wanted := header_key(text):
+        for lead_field in LEAD_FIELDS:
+            if wanted in (header_key(lead_field.api_name), header_key(lead_field.column)):
+                return lead_field.api_name
+    raise ValueError(f"unknown field {name!r}: the fields are {MAP_TARGETS}")
+
+
 # Header spellings, compared after lower-casing and removing spaces, `_` and `-`.
 HEADER_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     field.column: field.headers for field in LEAD_FIELDS

@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 import polars as pl
 
 from transforms.fields import (
+    API_TO_COLUMN,
+    COLUMN_TO_API,
     CUSTOM_FIELD_PREFIX,
+    CUSTOM_FIELDS_API,
     HEADER_TO_COLUMN,
     INPUT_ERROR,
     LINE,
     RAW_COLUMNS,
     ROW_INDEX,
     header_key,
+    map_target,
 )
+
+UnknownColumns = Literal["ignore", "keep"]
+UNKNOWN_COLUMNS: Final = ("ignore", "keep")
+
+
+@dataclass(frozen=True)
+class ColumnRules:
+    """What the user said about a file's columns beyond the recognised spellings: explicit
+    mappings (header -> field, as `map_target` writes it) and whether unmapped columns are
+    kept as custom fields."""
+
+    mapped: tuple[tuple[str, str], ...] = ()
+    keep_unknown: bool = False
+
+    @classmethod
+    def of(
+        cls, mapping: Mapping[str, str] | None = None, unknown_columns: str = "ignore"
+    ) -> ColumnRules:
+        """Checked rules; ValueError naming the valid fields or choices."""
+        if unknown_columns not in UNKNOWN_COLUMNS:
+            raise ValueError(
+                f"unknown columns: {unknown_columns!r} is not one of {', '.join(UNKNOWN_COLUMNS)}"
+            )
+        mapped = []
+        for header, target in (mapping or {}).items():
+            if not header.strip():
+                raise ValueError(f"a mapping needs a header: {header!r}={target!r}")
+            mapped.append((header, map_target(target)))
+        return cls(tuple(mapped), unknown_columns == "keep")
 
 
 @dataclass(frozen=True)
@@ -25,6 +60,10 @@ class HeaderMapping:
     custom_fields: dict[str, str] = field(default_factory=dict)  # custom key -> input header
     unknown: list[str] = field(default_factory=list)
     repeated: list[str] = field(default_factory=list)  # headers that map to an already-mapped field
+    # Every input header -> the field it went to, as the report's `columns` shows it (an API
+    # name, `customFields.<key>`, or None when ignored), in input order.
+    assigned: dict[str, str | None] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # explicitly mapped headers not in the input
 
     @property
     def has_email(self) -> bool:
@@ -37,35 +76,80 @@ class HeaderMapping:
             notes.append("ignored unknown columns: " + ", ".join(self.unknown))
         if self.repeated:
             notes.append("ignored repeated columns: " + ", ".join(self.repeated))
+        if self.missing:
+            notes.append("mapped headers not found: " + ", ".join(map(repr, self.missing)))
         return notes
 
 
-def map_headers(headers: list[str], *, keep_unknown: bool = False) -> HeaderMapping:
-    """Match headers case-insensitively, ignoring spaces, `_` and `-`; the first match wins."""
-    columns: dict[str, str] = {}
-    custom: dict[str, str] = {}
-    unknown: list[str] = []
-    repeated: list[str] = []
+def _find_header(headers: list[str], wanted: str) -> str | None:
+    """The header a mapping names: as written, else the first equal ignoring case and padding."""
+    if wanted in headers:
+        return wanted
+    folded = wanted.strip().casefold()
+    return next((h for h in headers if h.strip().casefold() == folded), None)
+
+
+class _Mapper:
+    def __init__(self, headers: list[str]) -> None:
+        self.columns: dict[str, str] = {}
+        self.custom: dict[str, str] = {}
+        self.unknown: list[str] = []
+        self.repeated: list[str] = []
+        self.assigned: dict[str, str | None] = dict.fromkeys(headers)
+
+    def to_column(self, header: str, column: str) -> None:
+        if column in self.columns:
+            self.repeated.append(header)
+        else:
+            self.columns[column] = header
+            self.assigned[header] = COLUMN_TO_API[column]
+
+    def to_custom(self, header: str, key: str) -> None:
+        if not key or key in self.custom:
+            self.repeated.append(header)
+        else:
+            self.custom[key] = header
+            self.assigned[header] = f"{CUSTOM_FIELDS_API}.{key}"
+
+
+def map_headers(headers: list[str], rules: ColumnRules | None = None) -> HeaderMapping:
+    """Match headers case-insensitively, ignoring spaces, `_` and `-`; the first match wins.
+    Explicit mappings (`rules`) come first and win over the recognised spellings."""
+    rules = rules or ColumnRules()
+    explicit: dict[str, str] = {}
+    missing: list[str] = []
+    for wanted, target in rules.mapped:
+        header = _find_header(headers, wanted)
+        if header is None:
+            missing.append(wanted)
+        else:
+            explicit[header] = target
+    mapper = _Mapper(headers)
     for header in headers:
+        target = explicit.get(header)
+        if target is None:
+            continue
+        if target.startswith(f"{CUSTOM_FIELDS_API}."):
+            mapper.to_custom(header, target[len(CUSTOM_FIELDS_API) + 1 :])
+        else:
+            mapper.to_column(header, API_TO_COLUMN[target])
+    for header in headers:
+        if header in explicit:
+            continue
         stripped = header.strip()
         if stripped.lower().startswith(CUSTOM_FIELD_PREFIX):
-            key = stripped[len(CUSTOM_FIELD_PREFIX) :].strip()
-            if key and key not in custom:
-                custom[key] = header
-            else:
-                repeated.append(header)
+            mapper.to_custom(header, stripped[len(CUSTOM_FIELD_PREFIX) :].strip())
             continue
         column = HEADER_TO_COLUMN.get(header_key(header))
-        if column is None:
-            if keep_unknown and stripped and stripped not in custom:
-                custom[stripped] = header
-            else:
-                unknown.append(header)
-        elif column in columns:
-            repeated.append(header)
+        if column is not None:
+            mapper.to_column(header, column)
+        elif rules.keep_unknown and stripped and stripped not in mapper.custom:
+            mapper.to_custom(header, stripped)
         else:
-            columns[column] = header
-    return HeaderMapping(columns, custom, unknown, repeated)
+            mapper.unknown.append(header)
+    return HeaderMapping(
+        mapper.columns, mapper.custom, mapper.unknown, mapper.repeated, mapper.assigned, missing
+    )
 
 
 def _json_member(key: str, header: str) -> pl.Expr:

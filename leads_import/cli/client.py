@@ -26,8 +26,9 @@ from leads_import.cli.services import (
     runner_key,
     running_server,
 )
-from leads_import.errors import UnreadableSourceError, check_outcomes_path
-from leads_import.readers.formats import detect_format
+from leads_import.errors import InvalidMappingError, UnreadableSourceError, check_outcomes_path
+from leads_import.readers.formats import check_readable, detect_format
+from transforms.fields import API_TO_COLUMN, CUSTOM_FIELDS_API, MAP_TARGETS, map_target
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -41,17 +42,36 @@ def check_source(args: argparse.Namespace) -> None:
     """The request-level errors the command tells without the runner (as the flow would)."""
     if args.commit_every is not None and args.commit_every < 1:
         raise UnreadableSourceError("--commit-every must be a positive number of rows")
+    parse_map(args.map)
     if args.source == "-":
         if args.format is None:
             raise UnreadableSourceError("reading standard input (-) needs --format")
     elif not _is_url(args.source):
         path = Path(args.source)
-        if not path.is_file():
-            raise UnreadableSourceError(f"cannot read {args.source}: no such file")
-        if not os.access(path, os.R_OK):
-            raise UnreadableSourceError(f"cannot read {args.source}: permission denied")
+        check_readable(path)
         detect_format(path, args.format)
     check_outcomes_path(args.outcomes)
+
+
+def parse_map(values: list[str] | None) -> dict[str, str] | None:
+    """`--map HEADER=field` options as the flow's `map` (a later one for a header wins);
+    InvalidMappingError naming the valid fields for a malformed one."""
+    if not values:
+        return None
+    fields = [*API_TO_COLUMN, f"{CUSTOM_FIELDS_API}.<key>"]
+    mapping: dict[str, str] = {}
+    for value in values:
+        header, equals, target = value.rpartition("=")
+        if not equals or not header.strip() or not target.strip():
+            raise InvalidMappingError(
+                f"--map {value!r}: expected HEADER=FIELD, where FIELD is one of {MAP_TARGETS}",
+                fields,
+            )
+        try:
+            mapping[header] = map_target(target)
+        except ValueError as error:
+            raise InvalidMappingError(f"--map {value!r}: {error}", fields) from None
+    return mapping
 
 
 def _spool_stdin(layout: Layout, fmt: str) -> Path:
@@ -74,6 +94,8 @@ def request_fields(args: argparse.Namespace, source: str) -> dict[str, Any]:
         "dry_run": args.dry_run,
         "format": args.format,
         "sheet": args.sheet,
+        "map": parse_map(args.map),
+        "unknown_columns": args.unknown_columns,
         "commit_every": args.commit_every,
         "outcomes": os.path.abspath(args.outcomes) if args.outcomes else None,
         "keep_outcomes": args.keep_outcomes,

@@ -5,7 +5,6 @@ flow run), then the flow. Imports Prefect and the flows: never on the command's 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ from flows.import_flow import FileImport, import_leads_flow
 from flows.labels import tagged
 from leads_import.db.runs import KIND_FILE
 from leads_import.db.settings import DEFAULT_WORKSPACE
-from leads_import.errors import ImportRequestError, UnreadableSourceError, check_outcomes_path
+from leads_import.errors import ImportRequestError, check_outcomes_path
 from leads_import.readers.fetch import is_url
-from leads_import.readers.formats import detect_format
+from leads_import.readers.formats import check_readable, detect_format
 
 # Formats whose header is read without reading the data (checked before a flow run starts).
 HEADER_FORMATS = ("csv", "tsv", "parquet")
@@ -64,17 +63,14 @@ def check_request(request: FileImport) -> None:
     flow run."""
     if not is_url(request.source):
         path = Path(request.source)
-        if not path.is_file():
-            raise UnreadableSourceError(f"cannot read {path}: no such file")
-        if not os.access(path, os.R_OK):
-            raise UnreadableSourceError(f"cannot read {path}: permission denied")
+        check_readable(path)
     check_outcomes_path(request.outcomes)
     if not is_url(request.source):
         path = Path(request.source)
         if detect_format(path, request.format) in HEADER_FORMATS:
             from leads_import.readers.sources import open_source
 
-            open_source(path, request.format, sheet=request.sheet)
+            open_source(path, request.format, sheet=request.sheet, columns=request.column_rules())
     if request.workspace != DEFAULT_WORKSPACE:
         _check_workspace(request.workspace)
 

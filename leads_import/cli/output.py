@@ -31,6 +31,7 @@ def print_summary(report: dict[str, Any]) -> None:
         print(f"  {'capacity left':<11}{report['remainingCapacity']:>8,}")
     for warning in report.get("warnings", []):
         print(f"warning: {warning}")
+    print_columns(report.get("columns"))
     details = report.get("duplicateDetails")
     duplicates = report["duplicateEmails"]
     if details:
@@ -52,6 +53,36 @@ def row_name(detail: dict[str, Any]) -> str:
     if detail.get("line") is not None:
         return f"line {detail['line']}"
     return f"index {detail['index']}"
+
+
+COLUMNS_WIDTH = 100
+
+
+def columns_lines(columns: dict[str, str | None] | None, width: int = COLUMNS_WIDTH) -> list[str]:
+    """The report's `columns`, compact: `header -> field` pairs, then the ignored headers,
+    wrapped at `width`."""
+    if not columns:
+        return []
+    mapped = [f"{header} -> {field}" for header, field in columns.items() if field is not None]
+    ignored = [header for header, field in columns.items() if field is None]
+    lines = ["columns:"]
+    for label, items in (("", mapped), ("ignored: ", ignored)):
+        line = "  " + label
+        for position, item in enumerate(items):
+            piece = item + ("," if position < len(items) - 1 else "")
+            if len(line) + len(piece) > width and line.strip() not in ("", label.strip()):
+                lines.append(line.rstrip())
+                line = "    "
+            line += piece + " "
+        if items:
+            lines.append(line.rstrip())
+    return lines
+
+
+def print_columns(columns: dict[str, str | None] | None) -> None:
+    """Which header went to which field (file imports)."""
+    for line in columns_lines(columns):
+        print(line)
 
 
 def print_runs(runs: list[dict[str, Any]]) -> None:

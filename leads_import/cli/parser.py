@@ -122,6 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--format", choices=FORMATS, help="the reader to use, whatever the name")
     imp.add_argument("--sheet", metavar="NAME", help="the XLSX sheet to read (default: the first)")
     imp.add_argument(
+        "--map",
+        action="append",
+        metavar="HEADER=FIELD",
+        help="map a column to a field (an API name such as firstName, or customFields.KEY), "
+        "adding to or overriding the recognised header spellings; repeatable",
+    )
+    imp.add_argument(
+        "--unknown-columns",
+        choices=("ignore", "keep"),
+        default="ignore",
+        help="columns that map to no field: ignore them with a warning (the default) or keep "
+        "them as custom fields keyed by the header",
+    )
+    imp.add_argument(
         "--commit-every",
         type=int,
         metavar="N",

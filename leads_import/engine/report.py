@@ -44,6 +44,9 @@ class ImportReport:
     source: str | None = None
     format: str | None = None
     encoding: str | None = None
+    # Each header as written -> its field (`customFields.<key>` when kept, None when ignored);
+    # None for inputs without headers (the HTTP API, Python rows).
+    columns: dict[str, str | None] | None = None
     sync: SyncState | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -87,6 +90,8 @@ class ImportReport:
         for key in ("source", "format", "encoding"):
             if (value := getattr(self, key)) is not None:
                 data[key] = value
+        if self.columns is not None:
+            data["columns"] = self.columns
         if self.sync is not None:
             data["sync"] = self.sync.name
             data["cursorColumn"] = self.sync.cursor_column
@@ -127,5 +132,6 @@ class ImportReport:
             source=data.get("source"),
             format=data.get("format"),
             encoding=data.get("encoding"),
+            columns=data.get("columns"),
             sync=sync,
         )

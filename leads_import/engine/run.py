@@ -155,6 +155,7 @@ def _new_report(source: ImportInput, workspace: Workspace, options: ImportOption
         source=getattr(source, "source", None),
         format=getattr(source, "format", None),
         encoding=getattr(source, "encoding", None),
+        columns=getattr(source, "columns", None),
     )
 
 

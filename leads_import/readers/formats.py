@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Final
 
@@ -38,3 +39,14 @@ def detect_format(path: Path, override: str | None = None) -> str:
             "(optionally .gz), or pass --format"
         )
     return fmt
+
+
+def check_readable(path: Path) -> None:
+    """UnreadableSourceError unless `path` is a file this process may read."""
+    if path.is_dir():
+        raise UnreadableSourceError(f"cannot read {path}: it is a directory, not a file")
+    if not path.is_file():
+        reason = "no such file" if not path.exists() else "not a regular file"
+        raise UnreadableSourceError(f"cannot read {path}: {reason}")
+    if not os.access(path, os.R_OK):
+        raise UnreadableSourceError(f"cannot read {path}: permission denied")
