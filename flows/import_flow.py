@@ -70,6 +70,12 @@ ON_EXISTING = Field(
 )
 
 
+def check_map(value: dict[str, str] | None) -> dict[str, str] | None:
+    """A flow's `map` parameter, checked: ValueError naming the valid fields."""
+    ColumnRules.of(value)
+    return value
+
+
 class FlowParameters(BaseModel):
     """The parameters of a flow: the Prefect UI renders them as a form, and deployments check
     runs against them (`enforce_parameter_schema`)."""
@@ -130,8 +136,7 @@ class FileImport(FlowParameters):
     @field_validator("map")
     @classmethod
     def _known_fields(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        ColumnRules.of(value)  # ValueError naming the valid fields
-        return value
+        return check_map(value)
 
     def column_rules(self) -> ColumnRules:
         """How the reader maps the file's headers beyond the recognised spellings."""

@@ -20,15 +20,18 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from psycopg2.extensions import cursor as Cursor
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from flows.artifacts import ProgressArtifact, artifact_key
 from flows.import_flow import (
     DRY_RUN,
+    MAP,
     ON_EXISTING,
     RESTORE,
+    UNKNOWN_COLUMNS,
     WORKSPACE,
     FlowParameters,
+    check_map,
     publish,
 )
 from flows.labels import sync_run_name, tag_run
@@ -51,10 +54,12 @@ from leads_import.errors import SyncConflictError, UnreadableSourceError, Worksp
 from leads_import.progress import reporter
 from leads_import.readers.warehouse import read_source_chunks
 from transforms.fields import SOURCE_WAREHOUSE
+from transforms.headers import ColumnRules, UnknownColumns
 from transforms.watermark import (
     WatermarkTypeError,
     decode_watermark,
     encode_watermark,
+    source_columns,
     source_rows_to_raw,
 )
 
@@ -94,12 +99,23 @@ class WarehouseSync(FlowParameters):
         ),
     )
     workspace: str = WORKSPACE
+    map: dict[str, str] | None = MAP
+    unknown_columns: UnknownColumns = UNKNOWN_COLUMNS
     restore_soft_deleted: bool = RESTORE
     on_existing: OnExisting = ON_EXISTING
     dry_run: bool = DRY_RUN
     chunk_rows: PositiveInt = Field(
         200_000, description="Rows fetched from the source per chunk (bounds memory)."
     )
+
+    @field_validator("map")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return check_map(value)
+
+    def column_rules(self) -> ColumnRules:
+        """How the query's columns map beyond the recognised spellings."""
+        return ColumnRules.of(self.map, self.unknown_columns)
 
     def options(self) -> ImportOptions:
         """The engine's options for this request."""
@@ -176,6 +192,7 @@ def stage_rows(request: WarehouseSync, watermark: Watermark | None, work_dir: st
     (the source is read once; the import may read the files twice)."""
     warnings: list[str] = []
     last: Any = None
+    rules = request.column_rules()
     chunks = read_source_chunks(
         request.name,
         request.source_url,
@@ -183,13 +200,17 @@ def stage_rows(request: WarehouseSync, watermark: Watermark | None, work_dir: st
         request.cursor_column,
         decode_watermark(watermark) if watermark is not None else None,
         request.chunk_rows,
+        rules,
     )
+    columns: dict[str, str | None] | None = None
 
     def raw_chunks() -> Iterator[pl.DataFrame]:
-        nonlocal warnings, last
+        nonlocal warnings, last, columns
         offset = 0
         for chunk in chunks:
-            raw, chunk_warnings = source_rows_to_raw(chunk.frame, chunk.cursor_key, offset)
+            if columns is None:
+                columns = source_columns(chunk.frame.columns, chunk.cursor_key, rules)
+            raw, chunk_warnings = source_rows_to_raw(chunk.frame, chunk.cursor_key, offset, rules)
             offset += raw.height
             warnings = _unique([*warnings, *chunk_warnings])
             last = chunk.last_cursor
@@ -205,7 +226,7 @@ def stage_rows(request: WarehouseSync, watermark: Watermark | None, work_dir: st
     logger.info("read %d new rows of sync %s", staged.rows, request.name)
     for warning in warnings:
         logger.warning(warning)
-    return SyncStaged(replace(staged, warnings=warnings), new_watermark)
+    return SyncStaged(replace(staged, warnings=warnings, columns=columns), new_watermark)
 
 
 @task(name="load", cache_policy=NO_CACHE, **DATABASE_RETRIES)

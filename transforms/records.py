@@ -19,7 +19,7 @@ from transforms.fields import (
     ROW_INDEX,
     TYPED_TAGS,
 )
-from transforms.headers import HeaderMapping, map_headers, to_raw_frame
+from transforms.headers import ColumnRules, HeaderMapping, map_headers, to_raw_frame
 from transforms.normalise import MAX_JSON_DEPTH
 
 _TO_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -245,8 +245,10 @@ def frame_as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(cast)
 
 
-def frame_to_raw_frame(frame: pl.DataFrame) -> tuple[pl.DataFrame, HeaderMapping]:
+def frame_to_raw_frame(
+    frame: pl.DataFrame, rules: ColumnRules | None = None
+) -> tuple[pl.DataFrame, HeaderMapping]:
     """Map a Polars frame's columns like file headers; lists and structs become JSON cells.
     The caller decides what a mapping without an email column means."""
-    mapping = map_headers(list(frame.columns))
+    mapping = map_headers(list(frame.columns), rules)
     return to_raw_frame(frame_as_text(frame), mapping), mapping

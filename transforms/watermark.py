@@ -16,7 +16,7 @@ from typing import Any, Final
 import polars as pl
 
 from transforms.fields import ROW_INDEX
-from transforms.headers import map_headers
+from transforms.headers import ColumnRules, map_headers
 from transforms.records import frame_to_raw_frame
 
 CursorValue = dt.datetime | dt.date | dt.time | int | Decimal | float | str
@@ -75,20 +75,39 @@ def decode_watermark(encoded: dict[str, Any]) -> CursorValue:
     raise ValueError(f"unknown watermark type {kind!r} (one of {', '.join(WATERMARK_TYPES)})")
 
 
-def source_rows_to_raw(
-    frame: pl.DataFrame, cursor_column: str | None, offset: int
-) -> tuple[pl.DataFrame, list[str]]:
-    """The raw frame of one chunk of a SQL source (columns mapped like file headers), its
-    `row_index` shifted by `offset` so indexes run across the whole sync.
-
-    The cursor column is only there to order and filter rows: unless it is named like a lead
-    field, it is left out without an "ignored unknown column" warning.
-    """
+def _source_columns(
+    columns: list[str], cursor_column: str | None, rules: ColumnRules | None
+) -> list[str]:
+    """A SQL source's columns that are mapped: the cursor column is only there to order and
+    filter rows, so unless it is named like a lead field or mapped explicitly, it is left out
+    (without an "ignored unknown column" warning, and not kept as a custom field)."""
+    explicit = ColumnRules(rules.mapped) if rules is not None else None
     if (
         cursor_column is not None
-        and cursor_column in frame.columns
-        and map_headers([cursor_column]).unknown
+        and cursor_column in columns
+        and map_headers([cursor_column], explicit).unknown
     ):
-        frame = frame.drop(cursor_column)
-    raw, mapping = frame_to_raw_frame(frame)
+        return [column for column in columns if column != cursor_column]
+    return columns
+
+
+def source_columns(
+    columns: list[str], cursor_column: str | None, rules: ColumnRules | None = None
+) -> dict[str, str | None]:
+    """The report's `columns` of a SQL source: each column -> its field (None: ignored)."""
+    return map_headers(_source_columns(columns, cursor_column, rules), rules).assigned
+
+
+def source_rows_to_raw(
+    frame: pl.DataFrame,
+    cursor_column: str | None,
+    offset: int,
+    rules: ColumnRules | None = None,
+) -> tuple[pl.DataFrame, list[str]]:
+    """The raw frame of one chunk of a SQL source (columns mapped like file headers, and by
+    `rules`), its `row_index` shifted by `offset` so indexes run across the whole sync."""
+    kept = _source_columns(frame.columns, cursor_column, rules)
+    if len(kept) < frame.width:
+        frame = frame.select(kept)
+    raw, mapping = frame_to_raw_frame(frame, rules)
     return raw.with_columns(pl.col(ROW_INDEX) + offset), mapping.warnings()

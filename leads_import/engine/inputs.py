@@ -55,6 +55,7 @@ class RawFiles:
     warnings: list[str] = field(default_factory=list)
     rows: int = 0
     prepared: bool = False
+    columns: dict[str, str | None] | None = None  # each source column -> its field (the report)
 
     @classmethod
     def stage(cls, raw_chunks: Iterator[pl.DataFrame], folder: Path) -> RawFiles:

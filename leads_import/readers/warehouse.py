@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from leads_import.errors import NoEmailColumnError, UnreadableSourceError
 from leads_import.readers.csv_parser import frame_columns
 from leads_import.transient import is_transient
-from transforms.headers import map_headers
+from transforms.headers import ColumnRules, map_headers
 from transforms.watermark import CursorValue
 
 SOURCE_ALIAS = "sync_source"
@@ -163,6 +163,7 @@ def read_source_chunks(
     cursor_column: str | None,
     watermark: CursorValue | None,
     chunk_rows: int,
+    rules: ColumnRules | None = None,
 ) -> Iterator[SourceChunk]:
     """Stream the rows of the sync's query beyond the watermark, in cursor order, as frames.
 
@@ -189,8 +190,8 @@ def read_source_chunks(
                 raise UnreadableSourceError(f"sync {name!r}: the query returns no rows")
             keys = list(result.keys())
             names = frame_columns([str(key) for key in keys])
-            if not map_headers(names).has_email:
-                raise NoEmailColumnError(names)
+            if not map_headers(names, rules).has_email:
+                raise NoEmailColumnError(names, hint="map one with the sync's `map`")
             position = None
             if cursor_column is not None:
                 try:

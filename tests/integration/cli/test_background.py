@@ -184,6 +184,42 @@ def test_relative_paths_and_standard_input(services: Services, db, tmp_path) -> 
     assert list(services.layout.spool.iterdir()) == []  # the spooled input is gone
 
 
+def test_column_mapping_reaches_the_runner(services: Services, db, tmp_path) -> None:
+    """--map and --unknown-columns travel to the runner, whose header check (before any flow
+    run) maps like the flow: the email column here exists only through --map."""
+    workspace = make_workspace(db)
+    source = tmp_path / "contacts.csv"
+    source.write_text("Mail Adresse,Vorname,Branche\nann@example.com,Ann,Retail\n")
+    before = services.flow_runs()
+    refused = services.leads("import", str(source), "--workspace", workspace.slug, "--json")
+    assert refused.returncode == 2 and json.loads(refused.stdout)["code"] == "no_email_column"
+    assert services.flow_runs() == before  # answered by the runner's check, no flow run
+    args = ["--map", "Mail Adresse=email", "--map", "Vorname=firstName"]
+    done = services.leads(
+        "import", str(source), "--workspace", workspace.slug, *args,
+        "--unknown-columns", "keep", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["created"] == 1
+    assert report["columns"] == {
+        "Mail Adresse": "email",
+        "Vorname": "firstName",
+        "Branche": "customFields.Branche",
+    }
+    run = services.api(f"/flow_runs/{_flow_run_id(done.stderr)}")
+    assert run["parameters"]["request"]["map"] == {  # type: ignore[index]
+        "Mail Adresse": "email",
+        "Vorname": "firstName",
+    }
+    artifacts = services.api(
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [_flow_run_id(done.stderr)]}}},
+    )
+    keys = {a["key"] for a in artifacts}  # type: ignore[union-attr]
+    assert f"leads-columns-{workspace.slug}" in keys
+
+
 def test_a_runner_of_other_code_hands_over_to_a_new_one(services: Services) -> None:
     assert services.leads("import", str(DATA / "leads.csv"), "--dry-run").returncode == 0
     (old,) = services.runners()

@@ -9,6 +9,7 @@ import pytest
 
 from transforms.fields import MAP_TARGETS, map_target
 from transforms.headers import ColumnRules, map_headers, to_raw_frame
+from transforms.watermark import source_columns, source_rows_to_raw
 
 GERMAN = ["E-Mail", "Vorname", "Nachname", "Firma", "Branche", "Kunde seit"]
 
@@ -106,3 +107,26 @@ def test_rules_refuse_unknown_choices_and_fields() -> None:
         ColumnRules.of({"Vorname": "vorname"})
     with pytest.raises(ValueError, match="needs a header"):
         ColumnRules.of({" ": "email"})
+
+
+def test_a_sql_sources_cursor_column_is_left_out_unless_mapped() -> None:
+    frame = pl.DataFrame(
+        {"Mail": ["ann@x.io"], "Vorname": ["Ann"], "changed": [3], "Region": ["EU"]}
+    )
+    keep = ColumnRules.of({"Vorname": "firstName"}, "keep")
+    assert source_columns(frame.columns, "changed", keep) == {
+        "Mail": "email",
+        "Vorname": "firstName",
+        "Region": "customFields.Region",  # the cursor column is not kept as a custom field
+    }
+    raw, warnings = source_rows_to_raw(frame, "changed", 5, keep)
+    row = raw.row(0, named=True)
+    assert (row["row_index"], row["first_name"], warnings) == (5, "Ann", [])
+    assert json.loads(row["custom_fields_extra"]) == {"Region": "EU"}
+    mapped = ColumnRules.of({"changed": "customFields.changed"})
+    assert source_columns(frame.columns, "changed", mapped)["changed"] == "customFields.changed"
+    assert source_columns(frame.columns, "changed") == {
+        "Mail": "email",
+        "Vorname": None,
+        "Region": None,
+    }
