@@ -30,7 +30,7 @@ import httpx
 import pytest
 import yaml
 
-from flows.artifacts import artifact_key, counts_table
+from flows.artifacts import artifact_key, columns_table, counts_table
 from flows.sync_flow import WarehouseSync
 from tests.support.database import make_workspace
 from tests.support.paths import DATA, REPO
@@ -298,8 +298,13 @@ def _assert_run_reported(
         artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
     )
     keyed = {artifact.key: artifact for artifact in artifacts if artifact.key}
-    keys = {kind: artifact_key(kind, workspace.slug) for kind in ("counts", "samples", "progress")}
+    kinds = ("counts", "samples", "progress", "columns")
+    keys = {kind: artifact_key(kind, workspace.slug) for kind in kinds}
     assert set(keyed) == set(keys.values())
+    columns = json.loads(keyed[keys["columns"]].data)  # in file order (jsonb's `report` is not)
+    assert {row["header"]: row["field"] for row in columns} == {
+        row["header"]: row["field"] for row in columns_table(report)
+    }
     counts_artifact = keyed[keys["counts"]]
     assert counts_artifact.type == "table"
     table = json.loads(counts_artifact.data)
