@@ -28,7 +28,7 @@ from leads_import.engine import ImportOptions, ImportReport, OnExisting, run_imp
 from leads_import.engine.kept_outcomes import OutcomeKeeper
 from leads_import.errors import EmptyInputError, check_outcomes_path
 from leads_import.progress import reporter
-from leads_import.readers.fetch import fetch_to
+from leads_import.readers.fetch import fetch_to, is_url
 from leads_import.readers.sources import open_source
 from transforms.fields import MAP_TARGETS, SOURCE_FILE
 from transforms.headers import ColumnRules, UnknownColumns
@@ -241,6 +241,7 @@ def _outcomes_file(path: str | None, *, atomic: bool) -> Iterator[IO[bytes] | No
 def import_file(path: str, request: FileImport, audit: RunAudit) -> ImportReport:
     """Read the file chunk by chunk; prepare, classify and write each chunk while the last one
     is written; record the run. One transaction unless `commit_every` is set."""
+    reporter().phase(f"opening {Path(path).name}")
     opened = open_source(path, request.format, sheet=request.sheet, columns=request.column_rules())
     logger = get_run_logger()
     logger.info("reading %s (%s)", request.source, opened.describe())
@@ -252,6 +253,9 @@ def import_file(path: str, request: FileImport, audit: RunAudit) -> ImportReport
     total = opened.estimate_rows()
     if total is not None:
         reporter().set_total(total)
+    if opened.position is not None:
+        reporter().read_bytes(0, opened.size)
+    reporter().phase(None)
     progress = ProgressArtifact(
         total,
         key=artifact_key("progress", request.workspace),
@@ -297,6 +301,8 @@ def import_leads_flow(request: FileImport) -> dict[str, Any]:
     check_outcomes_path(request.outcomes)  # before anything is read
     audit = new_audit(KIND_FILE, request, source=request.source)
     with tempfile.TemporaryDirectory(prefix="leads-import-") as work_dir:
+        if is_url(request.source):
+            reporter().phase(f"downloading {request.source}")
         path = fetch_source(request.source, work_dir)
         if request.idempotency_key:
             audit = replace(audit, payload_sha256=fingerprint(path, request))
@@ -310,6 +316,7 @@ def import_leads_flow(request: FileImport) -> dict[str, Any]:
     finished = time.perf_counter()
     report.timings = {"fetchMs": _ms(started, loading), "importTaskMs": _ms(loading, finished)}
     report.timings["flowMs"] = _ms(started, finished)
+    reporter().phase("publishing the report")
     publish(report.to_json(), request.workspace, request.source)
     return report.to_json()
 

@@ -1,5 +1,6 @@
-"""Row progress of a long import (read, prepared, written): the reporter the stages advance,
-silent unless an entry point installs one (the CLI draws it on stderr).
+"""Progress of a long import: rows read, prepared and written, bytes of the file read, and the
+phase it waits in (starting the flow run, the workspace lock, committing); the reporter the
+stages advance, silent unless an entry point installs one (the CLI draws it on stderr).
 
 A reporter is per run: `reporting(r)` sets it for the current context (the CLI's import runner
 serves several runs at once, each from its own thread). `install(r)` sets the process's
@@ -19,11 +20,19 @@ STAGES: Final = ("read", "prepared", "written")
 
 
 class ProgressReporter(Protocol):
-    """Receives row counts as the stages of an import advance."""
+    """Receives the progress of an import as it goes."""
 
-    def advance(self, stage: str, rows: int) -> None: ...
+    def advance(self, stage: str, rows: int) -> None:
+        """`rows` more rows passed `stage` (one of STAGES)."""
 
-    def set_total(self, rows: int) -> None: ...
+    def set_total(self, rows: int) -> None:
+        """About how many rows the input holds (known before the read)."""
+
+    def read_bytes(self, done: int, total: int) -> None:
+        """`done` of the file's `total` bytes (as stored: compressed for gzip) are read."""
+
+    def phase(self, text: str | None) -> None:
+        """The import waits on something the row counts do not show (None: it reads again)."""
 
 
 class _Silent:
@@ -31,6 +40,12 @@ class _Silent:
         pass
 
     def set_total(self, rows: int) -> None:
+        pass
+
+    def read_bytes(self, done: int, total: int) -> None:
+        pass
+
+    def phase(self, text: str | None) -> None:
         pass
 
 

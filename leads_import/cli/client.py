@@ -104,11 +104,12 @@ def request_fields(args: argparse.Namespace, source: str) -> dict[str, Any]:
     }
 
 
-def _log_level(show_progress: bool) -> int:
-    if show_progress:
-        return logging.WARNING  # INFO lines would tear the live display
-    level = logging.getLevelName(os.environ.get("PREFECT_LOGGING_LEVEL", "INFO").upper())
-    return level if isinstance(level, int) else logging.INFO
+def log_level() -> int:
+    """The lowest level of a run's log lines shown on stderr: warnings, unless the user set
+    PREFECT_LOGGING_LEVEL (INFO lines would tear the live display; the progress display tells
+    what they would, and every line is in the run's logs in the Prefect UI)."""
+    level = logging.getLevelName(os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING").upper())
+    return level if isinstance(level, int) else logging.WARNING
 
 
 class _Conversation:
@@ -120,9 +121,9 @@ class _Conversation:
 
     def _display(self) -> Any:
         if self.display is None and self.show_progress:
-            from leads_import.cli.progress import RichProgress
+            from leads_import.cli.progress import display_for
 
-            self.display = RichProgress().__enter__()
+            self.display = display_for(sys.stderr).__enter__()
         return self.display
 
     def close(self) -> None:
@@ -161,10 +162,8 @@ class _Conversation:
                 display.log(event["text"])
             else:
                 print(event["text"], file=sys.stderr, flush=True)
-        elif kind == "progress" and self._display() is not None:
-            self.display.advance(event["stage"], int(event["rows"]))
-        elif kind == "total" and self._display() is not None:
-            self.display.set_total(int(event["rows"]))
+        elif self._display() is not None:
+            self.display.state.event(event)
 
 
 def _say(text: str) -> None:
@@ -200,14 +199,14 @@ def run_import(args: argparse.Namespace) -> int:
     source = str(spooled) if spooled else args.source
     if spooled is None and not _is_url(source):
         source = os.path.abspath(source)
-    show_progress = not args.quiet and sys.stderr.isatty()
+    show_progress = not args.quiet
     message = {
         "op": "import",
         "key": runner_key(),
         "fingerprint": code_fingerprint(),
         "request": request_fields(args, source),
         "progress": show_progress,
-        "logLevel": _log_level(show_progress),
+        "logLevel": log_level(),
     }
     talk = _Conversation(show_progress)
     try:

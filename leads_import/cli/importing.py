@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -17,6 +17,7 @@ from flows.labels import tagged
 from leads_import.db.runs import KIND_FILE
 from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.errors import ImportRequestError, check_outcomes_path
+from leads_import.progress import reporter
 from leads_import.readers.fetch import is_url
 from leads_import.readers.formats import check_readable, detect_format
 
@@ -32,6 +33,23 @@ class HideRequestErrorTracebacks(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+class TerminalLogs(logging.Filter):
+    """What the terminal is not shown of a run's logs: the lines telling that the flow or a
+    task run failed (the command says it once, as `error: …`). They still reach the run's logs
+    on the Prefect server: its API handler sits on the run loggers, before they propagate to
+    a terminal's handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.name.startswith(RUN_LOGGERS))
+
+
+HIDE_TRACEBACKS: Final = HideRequestErrorTracebacks()
+TERMINAL_LOGS: Final = TerminalLogs()
 
 
 @dataclass
@@ -99,6 +117,7 @@ def run(request: FileImport) -> Outcome:
     # Heartbeats tell a server a run has crashed; joining their thread at the end of a run
     # costs up to a second, most of a short import.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        reporter().phase("starting the flow run")
         try:
             with tagged(KIND_FILE, request.workspace):
                 state = import_leads_flow(request, return_state=True)

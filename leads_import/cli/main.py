@@ -19,7 +19,7 @@ from leads_import.cli.parser import build_parser
 from leads_import.errors import ImportRequestError, UnreadableSourceError
 
 if TYPE_CHECKING:
-    from leads_import.cli.progress import RichProgress
+    from leads_import.cli.progress import Display
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -31,9 +31,13 @@ def _prefect_handlers() -> list[logging.Handler]:
     return [h for n in names if n.startswith("prefect") for h in logging.getLogger(n).handlers]
 
 
-def _quiet_request_errors(hide: logging.Filter) -> None:
+def _quiet_request_errors(hide: logging.Filter, terminal: logging.Filter) -> None:
+    """Request-level errors logged without a traceback; the lines telling the run failed kept
+    off the terminal (the command says it once; the run's logs on the server keep them)."""
     for handler in _prefect_handlers():
         handler.addFilter(hide)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(terminal)
 
 
 @contextmanager
@@ -51,12 +55,8 @@ def _source_path(source: str, fmt: str | None) -> Iterator[str]:
         yield str(path)
 
 
-def _shows_progress(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
-
-
 @contextmanager
-def _shown(display: RichProgress) -> Iterator[RichProgress]:
+def _shown(display: Display) -> Iterator[Display]:
     from leads_import import progress
 
     with display, progress.reporting(display):
@@ -64,12 +64,13 @@ def _shown(display: RichProgress) -> Iterator[RichProgress]:
 
 
 def _progress(quiet: bool) -> AbstractContextManager[object]:
-    """A progress display on stderr for interactive runs; nothing when quiet or piped."""
-    from leads_import.cli.progress import RichProgress
+    """The progress display on stderr (bars on a terminal, a few plain lines otherwise);
+    nothing with --quiet."""
+    from leads_import.cli.progress import display_for
 
-    if not _shows_progress(quiet):
+    if quiet:
         return nullcontext()
-    return _shown(RichProgress())
+    return _shown(display_for(sys.stderr))
 
 
 def _in_process() -> bool:
@@ -96,14 +97,14 @@ def _run_import(args: argparse.Namespace) -> int:
 def _run_import_here(args: argparse.Namespace) -> int:
     """The flow run in this process (against the configured Prefect server, else a temporary
     one for the run)."""
-    if _shows_progress(args.quiet):
-        # Prefect's INFO lines would tear the live display; warnings and errors still show.
+    if "prefect" not in sys.modules:  # read once, as Prefect is imported
+        # Prefect's INFO lines would tear the live display (the run's logs keep them).
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from leads_import.cli import importing
     from leads_import.cli.client import request_fields
     from leads_import.cli.services import user_prefect_api_url
 
-    _quiet_request_errors(importing.HideRequestErrorTracebacks())
+    _quiet_request_errors(importing.HIDE_TRACEBACKS, importing.TERMINAL_LOGS)
     if args.commit_every is not None and args.commit_every < 1:
         raise UnreadableSourceError("--commit-every must be a positive number of rows")
     with _source_path(args.source, args.format) as path, _progress(args.quiet):
@@ -113,7 +114,10 @@ def _run_import_here(args: argparse.Namespace) -> int:
         if outcome.error is not None:
             raise outcome.error
         if outcome.failure is not None:
-            raise outcome.failure
+            # Said once, as through the runner; the traceback is in the run's logs.
+            failure = f"{type(outcome.failure).__name__}: {outcome.failure}"
+            output.print_error(failure, "unexpected_error", {}, args.json)
+            return EXIT_FAILURE
         result = outcome.report
         assert result is not None
         if args.source == "-":

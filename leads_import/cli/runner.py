@@ -99,6 +99,14 @@ class Session:
         if self._progress:
             self.send({"type": "total", "rows": rows})
 
+    def read_bytes(self, done: int, total: int) -> None:
+        if self._progress:
+            self.send({"type": "bytes", "done": done, "total": total})
+
+    def phase(self, text: str | None) -> None:
+        if self._progress:
+            self.send({"type": "phase", "text": text})
+
 
 _session: ContextVar[Session | None] = ContextVar("leads_runner_session", default=None)
 
@@ -117,9 +125,10 @@ class _Forward(logging.Handler):
         session.send({"type": "log", "level": record.levelno, "text": text})
 
 
-def _configure_logging(hide: logging.Filter) -> None:
+def _configure_logging(hide: logging.Filter, terminal: logging.Filter) -> None:
     """Prefect's console lines stay in the runner's log (warnings and up); each run's lines go
-    to its command; request-level errors are logged without a traceback."""
+    to its command, but for those telling the run failed (`terminal`: the command says so);
+    request-level errors are logged without a traceback."""
     root = logging.getLogger()
     formatter = next((h.formatter for h in root.handlers if h.formatter), None)
     for handler in root.handlers:
@@ -132,6 +141,7 @@ def _configure_logging(hide: logging.Filter) -> None:
     forward = _Forward()
     forward.setFormatter(formatter or logging.Formatter("%(levelname)s | %(message)s"))
     forward.addFilter(hide)
+    forward.addFilter(terminal)
     root.addHandler(forward)
 
 
@@ -371,6 +381,8 @@ class Runner:
                     request = importing.file_import(fields)
                 except importing.ImportRequestError as error:
                     return _answer(importing.Outcome(error=error))
+                if not self._prefect_ok:
+                    session.phase("waiting for the local Prefect server to start")
                 if not self.wait_prefect():
                     return {
                         "type": "failure",
@@ -476,7 +488,7 @@ def main() -> int:
     started = time.monotonic()
     from leads_import.cli import importing  # Prefect, Polars, the flows: the point of a runner
 
-    _configure_logging(importing.HideRequestErrorTracebacks())
+    _configure_logging(importing.HIDE_TRACEBACKS, importing.TERMINAL_LOGS)
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)
     if not runner.bind():

@@ -159,3 +159,10 @@ def resolve_workspace(conn: Connection, slug: str) -> Workspace:
 def lock_workspace(cur: Cursor, workspace_id: int) -> None:
     """Take the workspace's transaction-scoped advisory lock (imports into it serialise here)."""
     cur.execute(load_sql("workspaces/lock_workspace"), {"workspace_id": workspace_id})
+
+
+def try_lock_workspace(cur: Cursor, workspace_id: int) -> bool:
+    """Take the workspace's import lock if it is free; False when another import holds it."""
+    cur.execute(load_sql("workspaces/try_lock_workspace"), {"workspace_id": workspace_id})
+    row = cur.fetchone()
+    return bool(row and row[0])

@@ -89,7 +89,7 @@ def run_import(
     empty report, not EmptyInputError.
     """
     with transaction(database or database_url()) as conn:
-        return import_within(
+        report = import_within(
             conn,
             source,
             workspace,
@@ -99,6 +99,9 @@ def run_import(
             hooks=hooks,
             allow_empty=allow_empty,
         )
+        if not options.dry_run:
+            reporter().phase("committing")
+    return report
 
 
 def import_within(
@@ -119,7 +122,7 @@ def import_within(
     if not isinstance(workspace, Workspace):
         workspace = workspaces.resolve_workspace(conn, workspace)
     with conn.cursor() as cur:
-        workspaces.lock_workspace(cur, workspace.id)
+        _lock(cur, workspace)
         if audit is not None and (stored := runs.replayed_report(cur, workspace.id, audit)):
             return ImportReport.from_stored(stored)
         if hooks.under_lock is not None:
@@ -147,6 +150,15 @@ def import_within(
     return report
 
 
+def _lock(cur: Cursor, workspace: Workspace) -> None:
+    """The workspace's import lock; waiting for it is a phase the progress display names."""
+    if workspaces.try_lock_workspace(cur, workspace.id):
+        return
+    reporter().phase(f"waiting for the workspace lock (another import into {workspace.slug})")
+    workspaces.lock_workspace(cur, workspace.id)
+    reporter().phase(None)
+
+
 def _new_report(source: ImportInput, workspace: Workspace, options: ImportOptions) -> ImportReport:
     return ImportReport(
         workspace=workspace.slug,
@@ -162,9 +174,13 @@ def _new_report(source: ImportInput, workspace: Workspace, options: ImportOption
 def _prepared_chunks(source: ImportInput, *, progress: bool = True) -> Iterator[pl.DataFrame]:
     """The input's chunks, prepared; `progress`: counted as read and prepared."""
     ready = getattr(source, "prepared", False)
+    position = getattr(source, "bytes_read", None)  # a file's reader knows how far it read
     for chunk in source.chunks():
         if progress:
             reporter().advance("read", chunk.height)
+            read = position() if position is not None else None
+            if read is not None:
+                reporter().read_bytes(*read)
         prepared = chunk if ready else prepare(chunk)
         if progress:
             reporter().advance("prepared", prepared.height)
@@ -307,6 +323,7 @@ def _load(
             known = writer.submit(lambda: _Known(db_leads.snapshot(cur, workspace.id)))
         else:
             # A first pass: only each row's email and first-in-chunk flag are kept.
+            reporter().phase("checking the plan limit (a first pass over the input)")
             flags = [b.select("email", IS_FIRST) for b in _prepared_chunks(source, progress=False)]
             first = collect(pl.concat(flags).lazy().select(_global_first()))
             del flags
@@ -316,6 +333,7 @@ def _load(
             existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=True)
             _check_limit(cur, workspace, emails.len(), existing, options, report)
             known = _done(_Known(existing))
+            reporter().phase(None)
         writer.write_all(_prepared_chunks(source), known, report, on_batch)
 
 
@@ -449,6 +467,10 @@ class _Writer:
         for prepared in batches:
             if prepared.height == 0:
                 continue
+            if not known.done():  # the snapshot of the workspace's leads is still read
+                reporter().phase("reading the workspace's leads")
+                known.exception()
+                reporter().phase(None)
             classified = known.result().classify(prepared, self._options)
             written.append(self._write(_Writes.of(self._workspace, classified, self._options)))
             while written and written[0].done():

@@ -55,13 +55,31 @@ def _open(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")  # type: ignore[return-value]
 
 
-def read_pieces(path: Path, size: int) -> Iterator[tuple[bytes, bool]]:
-    """The (decompressed) bytes of a file as (piece, is_last) pairs of at most `size` bytes."""
+class ReadPosition:
+    """How many bytes of a file (as stored: compressed for gzip) a read has consumed."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+
+def _stored_offset(handle: BinaryIO) -> int:
+    """The offset in the file on disk (a gzip file's compressed bytes consumed so far)."""
+    stored = getattr(handle, "fileobj", None) or handle
+    return stored.tell()
+
+
+def read_pieces(
+    path: Path, size: int, position: ReadPosition | None = None
+) -> Iterator[tuple[bytes, bool]]:
+    """The (decompressed) bytes of a file as (piece, is_last) pairs of at most `size` bytes;
+    `position` follows the bytes of the file consumed."""
     try:
         with _open(path) as handle:
             while True:
                 box = [handle.read(size)]  # yielded from the box: no reference kept here
                 final = not box[0] or not handle.peek(1)  # type: ignore[attr-defined]
+                if position is not None:
+                    position.done = _stored_offset(handle)
                 yield box.pop(), final
                 if final:
                     return
@@ -96,7 +114,8 @@ class ChunkedFile:
     Delimited frames hold the header's columns (text, named by `header`), `row_index` (Int64)
     and `input_error` (String, null for good rows). NDJSON frames hold `row_index`, `json` (an
     object's text, null for a bad line) and `input_error`; `keys` collects the objects' keys in
-    order of first appearance as the frames are read. Iterating again re-reads the file.
+    order of first appearance as the frames are read. Iterating again re-reads the file;
+    `position` follows how far the last iteration read it, in bytes of the stored file.
     """
 
     path: Path
@@ -110,6 +129,7 @@ class ChunkedFile:
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     keys: list[str] = field(default_factory=list)
+    position: ReadPosition = field(default_factory=ReadPosition, compare=False)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         """One frame per piece (at least one, possibly empty), rows in file order."""
@@ -118,7 +138,7 @@ class ChunkedFile:
         return self._delimited_frames()
 
     def _utf8_pieces(self) -> Iterator[tuple[bytes, bool]]:
-        return transcode(read_pieces(self.path, self.chunk_bytes), self.encoding)
+        return transcode(read_pieces(self.path, self.chunk_bytes, self.position), self.encoding)
 
     def _delimited_frames(self) -> Iterator[pl.DataFrame]:
         delimiter = self.delimiter

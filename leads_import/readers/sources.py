@@ -25,6 +25,7 @@ from leads_import.duckdb_session import duckdb_cursor
 from leads_import.errors import EmptyInputError, NoEmailColumnError, UnreadableSourceError
 from leads_import.readers.chunks import (
     DEFAULT_CHUNK_BYTES,
+    ReadPosition,
     is_gzip,
     iter_delimited_chunks,
     iter_ndjson_chunks,
@@ -69,6 +70,19 @@ class LeadSource:
     columns: dict[str, str | None] = field(default_factory=dict)
     # A JSON body's restore flag (`restoreSoftDeleted` or `restoreDeleted`); None: not given.
     restore_soft_deleted: bool | None = None
+    position: ReadPosition | None = None  # how far a streamed file's read has got
+
+    @property
+    def size(self) -> int:
+        """The file's size on disk, in bytes."""
+        return self.path.stat().st_size
+
+    def bytes_read(self) -> tuple[int, int] | None:
+        """(bytes read, file size) of a file read as a stream, for progress; None for a table."""
+        if self.position is None:
+            return None
+        size = self.size
+        return min(self.position.done, size), size
 
     def raw_chunks(self) -> Iterator[pl.DataFrame]:
         """The canonical raw frames (RAW_COLUMNS, row_index, input_error), in input order."""
@@ -130,6 +144,7 @@ def _open_delimited(
         delimiter=chunked.delimiter,
         warnings=[*chunked.warnings, *mapping.warnings()],
         columns=mapping.assigned,
+        position=chunked.position,
     )
 
 
@@ -148,6 +163,7 @@ def _open_ndjson(path: Path, chunk_bytes: int, rules: ColumnRules) -> LeadSource
         encoding=chunked.encoding,
         warnings=[*chunked.warnings, *mapping.warnings()],
         columns=mapping.assigned,
+        position=chunked.position,
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
 import time
@@ -163,6 +165,109 @@ def test_request_errors_answer_without_a_flow_run(services: Services, db, tmp_pa
         assert len(_error_lines(done.stderr)) == 1, done.stderr
         assert "Prefect UI" not in done.stderr
     assert services.flow_runs() == before
+
+
+def _request_errors(db) -> list[tuple[list[str], str, int, str]]:
+    """(arguments, code, exit code, message) of request-level errors, answered before a flow
+    run (a CSV header, a workspace) or by the flow run (a JSON file's keys, the plan limit)."""
+    workspace, limited = make_workspace(db), make_workspace(db, contact_limit=1)
+    no_email = "no email column among the headers ('name', 'phone')"
+    return [
+        ([str(DATA / "no_email_column.csv"), "--workspace", workspace.slug], "no_email_column", 2,
+         no_email),
+        ([str(DATA / "no_email_column.json"), "--workspace", workspace.slug], "no_email_column", 2,
+         no_email),
+        ([str(DATA / "leads.csv"), "--workspace", "nosuch"], "workspace_not_found", 2,
+         "unknown workspace 'nosuch'"),
+        ([str(DATA / "leads.csv"), "--workspace", limited.slug], "plan_limit_exceeded", 3,
+         "plan contact limit exceeded: the limit is 1, the workspace has 0 active leads and "
+         "this import would reach 2"),
+    ]  # fmt: skip
+
+
+def _said_once(done: subprocess.CompletedProcess[str], message: str) -> None:
+    """The error is told once, as `error: …` on stderr, with no traceback or Prefect line."""
+    assert done.stderr.count(message) == 1, done.stderr
+    assert _error_lines(done.stderr) == [f"error: {message}"], done.stderr
+    for noise in ("Traceback", "ERROR", "Finished in state", "Encountered exception"):
+        assert noise not in done.stderr, done.stderr
+
+
+def test_each_error_is_said_once(services: Services, db) -> None:
+    for args, code, exit_code, message in _request_errors(db):
+        done = services.leads("import", *args)
+        assert done.returncode == exit_code, done.stderr
+        _said_once(done, message)
+        assert done.stdout == ""
+        answered = services.leads("import", *args, "--json")
+        assert answered.returncode == exit_code, answered.stderr
+        _said_once(answered, message)
+        assert json.loads(answered.stdout)["error"] == message  # one document on stdout
+        assert json.loads(answered.stdout)["code"] == code
+    # The failed run's own log lines still reach the Prefect server (the run's logs in the UI),
+    # sent in the background by Prefect's API log handler.
+    query = {"logs": {"flow_run_id": {"any_": [_flow_run_id(answered.stderr)]}}}
+    deadline, failed = time.monotonic() + 30, []
+    while not any("PlanLimitExceededError" in line for line in failed):
+        assert time.monotonic() < deadline, failed
+        time.sleep(0.2)
+        logs = services.api("/logs/filter", query)
+        failed = [log["message"] for log in logs if log["level"] >= 40]  # type: ignore[union-attr]
+
+
+def test_each_error_is_said_once_without_the_runner(services: Services, db) -> None:
+    for args, _, exit_code, message in _request_errors(db):
+        done = services.leads("import", *args, LEADS_RUNNER="off")
+        assert done.returncode == exit_code, done.stderr
+        _said_once(done, message)
+
+
+def test_progress_off_a_terminal_is_a_few_plain_lines_and_quiet_is_none(
+    services: Services, db
+) -> None:
+    workspace = make_workspace(db)
+    args = ["import", str(DATA / "leads.csv"), "--workspace", workspace.slug]
+    done = services.leads(*args)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("Prefect UI: ") and len(lines) <= 4, done.stderr
+    assert not re.search(r"[━\x1b\r]|INFO|Beginning flow run", done.stderr), done.stderr
+    quiet = services.leads(*args, "--dry-run", "--quiet")
+    assert quiet.returncode == 0, quiet.stderr
+    assert [line for line in quiet.stderr.splitlines() if not line.startswith("Prefect UI: ")] == []
+
+
+def test_progress_on_a_terminal_draws_bars(services: Services, db) -> None:
+    workspace = make_workspace(db)
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "leads_import.cli", "import", str(DATA / "leads.csv"),
+             "--workspace", workspace.slug],
+            env={**services.env, "COLUMNS": "120"}, stdout=subprocess.PIPE, stderr=secondary,
+            stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        os.close(secondary)
+        drawn = _read_all(primary)
+    finally:
+        os.close(primary)
+    assert done.returncode == 0, drawn
+    assert re.search(r"read +━+ 100%  (\d+)/\1 B  6 rows", drawn), drawn
+    assert re.search(r"written +━+ 100%  6/~6 rows", drawn), drawn
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    drawn = b"".join(chunks).decode(errors="replace")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)  # the colours and cursor moves
 
 
 def test_relative_paths_and_standard_input(services: Services, db, tmp_path) -> None:
