@@ -126,8 +126,11 @@ class _Conversation:
             self.display = display_for(sys.stderr).__enter__()
         return self.display
 
-    def close(self) -> None:
+    def close(self, *, succeeded: bool = False) -> None:
+        """Close the display: kept on the terminal after a run that succeeded."""
         if self.display is not None:
+            if not succeeded:
+                self.display.discard()
             self.display.__exit__(None, None, None)
             self.display = None
 
@@ -221,6 +224,8 @@ def run_import(args: argparse.Namespace) -> int:
         talk.close()
         _say("interrupted: the run was cancelled")
         return EXIT_INTERRUPTED
+    else:
+        talk.close(succeeded=answer.get("type") == "result")
     finally:
         talk.close()
         if spooled is not None:

@@ -107,8 +107,10 @@ def _run_import_here(args: argparse.Namespace) -> int:
     _quiet_request_errors(importing.HIDE_TRACEBACKS, importing.TERMINAL_LOGS)
     if args.commit_every is not None and args.commit_every < 1:
         raise UnreadableSourceError("--commit-every must be a positive number of rows")
-    with _source_path(args.source, args.format) as path, _progress(args.quiet):
+    with _source_path(args.source, args.format) as path, _progress(args.quiet) as display:
         outcome = importing.run(importing.file_import(request_fields(args, path)))
+        if display is not None and outcome.report is None:
+            display.discard()  # the error line says what happened
     link = importing.flow_run_url(outcome.flow_run_id) if user_prefect_api_url() else None
     try:
         if outcome.error is not None:

@@ -55,6 +55,7 @@ class ImportProgress:
         self.current_phase: str | None = None
         self.phase_since = self.started
         self.reading_since: float | None = None  # when the read began (its total was told)
+        self.finished = False
 
     # --- the engine's reporter (leads_import.progress.ProgressReporter) ---------------------
 
@@ -175,6 +176,8 @@ class ImportProgress:
     def phase_text(self) -> str | None:
         """`committing… 0:00:02` (how long it has waited); while the bars move and no phase
         waits, `importing… 0:00:05` (the whole run); None once everything is written."""
+        if self.finished:
+            return None
         if self.current_phase is not None:
             return f"{self.current_phase}… {duration_text(self.phase_lasted())}"
         written = self.written_fraction()
@@ -241,9 +244,14 @@ class LiveProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.state.phase(None)
+        self.state.finished = True
         self._live.refresh()
         self._live.stop()
+
+    def discard(self) -> None:
+        """Leave nothing on the terminal when the display closes (the run failed: its error
+        line says what happened)."""
+        self._live.transient = True
 
     def renderable(self) -> Any:
         """The display as it is now (a rich renderable)."""
@@ -360,6 +368,9 @@ class PlainProgress:
 
     def log(self, text: str) -> None:
         self._write(text)
+
+    def discard(self) -> None:
+        pass
 
     def advance(self, stage: str, rows: int) -> None:
         self.state.advance(stage, rows)

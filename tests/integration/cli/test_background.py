@@ -132,7 +132,8 @@ def test_first_import_starts_the_services_and_the_next_reuse_them(services: Serv
     second_seconds = time.monotonic() - began
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["duplicates"] == 3
-    assert "starting" not in second.stderr
+    assert "starting the local Prefect server" not in second.stderr
+    assert "starting the import runner" not in second.stderr
     assert [r["pid"] for r in services.runners()] == [runner["pid"]]  # the same warm runner
     assert services.server()["pid"] == server["pid"]
     assert second_seconds < first_seconds
