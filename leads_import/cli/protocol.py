@@ -8,7 +8,15 @@ The command sends one request:
     {"op": "ping"} | {"op": "stop"}
 
 and the runner answers `{"type": "accepted"}` once it takes the request (a command whose runner
-went away before that asks another one), any number of `progress`, `total` and `log` messages,
+went away before that asks another one), any number of progress and log messages, each sent as
+it happens (`progress: false` in the request: only the log messages)
+
+    {"type": "progress", "stage": "read" | "prepared" | "written", "rows"}   (rows more)
+    {"type": "total", "rows"}            (about how many rows the input holds)
+    {"type": "bytes", "done", "total"}   (bytes of the file read, of its size)
+    {"type": "phase", "text"}            (what the run waits on; null: the counts move again)
+    {"type": "log", "level", "text"}
+
 then one of
 
     {"type": "result", "report", "flowRunId", "flowRunUrl"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -156,13 +157,18 @@ def resolve_workspace(conn: Connection, slug: str) -> Workspace:
     return find_workspace(conn, slug)
 
 
-def lock_workspace(cur: Cursor, workspace_id: int) -> None:
-    """Take the workspace's transaction-scoped advisory lock (imports into it serialise here)."""
-    cur.execute(load_sql("workspaces/lock_workspace"), {"workspace_id": workspace_id})
-
-
-def try_lock_workspace(cur: Cursor, workspace_id: int) -> bool:
-    """Take the workspace's import lock if it is free; False when another import holds it."""
-    cur.execute(load_sql("workspaces/try_lock_workspace"), {"workspace_id": workspace_id})
-    row = cur.fetchone()
-    return bool(row and row[0])
+def lock_workspace(
+    cur: Cursor, workspace_id: int, on_wait: Callable[[], None] | None = None
+) -> bool:
+    """Take the workspace's transaction-scoped advisory lock (imports into it serialise here).
+    With `on_wait`: it is called first when another transaction holds the lock; whether it
+    was (the caller waited) is returned."""
+    params = {"workspace_id": workspace_id}
+    if on_wait is not None:
+        cur.execute(load_sql("workspaces/try_lock_workspace"), params)
+        row = cur.fetchone()
+        if row and row[0]:
+            return False
+        on_wait()
+    cur.execute(load_sql("workspaces/lock_workspace"), params)
+    return on_wait is not None

@@ -99,7 +99,7 @@ def run_import(
             hooks=hooks,
             allow_empty=allow_empty,
         )
-        if not options.dry_run:
+        if not report.dry_run:
             reporter().phase("committing")
     return report
 
@@ -152,11 +152,9 @@ def import_within(
 
 def _lock(cur: Cursor, workspace: Workspace) -> None:
     """The workspace's import lock; waiting for it is a phase the progress display names."""
-    if workspaces.try_lock_workspace(cur, workspace.id):
-        return
-    reporter().phase(f"waiting for the workspace lock (another import into {workspace.slug})")
-    workspaces.lock_workspace(cur, workspace.id)
-    reporter().phase(None)
+    waiting = f"waiting for the workspace lock (another import into {workspace.slug})"
+    if workspaces.lock_workspace(cur, workspace.id, on_wait=lambda: reporter().phase(waiting)):
+        reporter().phase(None)
 
 
 def _new_report(source: ImportInput, workspace: Workspace, options: ImportOptions) -> ImportReport:
