@@ -279,7 +279,7 @@ def test_relative_paths_and_standard_input(services: Services, db, tmp_path) -> 
     )
     assert done.returncode == 0, done.stderr
     assert 'Imported in.csv into workspace "' in done.stdout
-    assert (tmp_path / "out.csv").read_text().startswith("index,email,outcome,reason")
+    assert (tmp_path / "out.csv").read_text().startswith("index,line,email,outcome,reason")
 
     piped = services.leads(
         "import", "-", "--format", "ndjson", "--workspace", workspace.slug, "--json",
