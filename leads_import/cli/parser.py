@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import difflib
+import re
+from typing import Any, NoReturn
 
 from leads_import.db.settings import DEFAULT_WORKSPACE
 from leads_import.readers.formats import FORMATS
@@ -53,9 +55,37 @@ def _version() -> str:
         return "unknown"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that names a misspelled option or command with its closest match, in the
+    usage of the command it belongs to (argparse alone prints the top-level usage)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self._reject(extras[0])
+        return namespace, extras
+
+    def _reject(self, extra: str) -> NoReturn:
+        if not extra.startswith("-") or extra == "-":
+            self.error(f"unexpected argument {extra!r}")
+        options = [name for action in self._actions for name in action.option_strings]
+        message = f"unknown option {extra}"
+        close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1, cutoff=0.6)
+        self.error(f"{message} (did you mean {close[0]}?)" if close else message)
+
+    def error(self, message: str) -> NoReturn:
+        found = re.search(r"invalid choice: '?([^'\s]*)'? \(choose from (.*)\)", message)
+        if found:
+            choices = [choice.strip(" '") for choice in found.group(2).split(",")]
+            close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message = f"{message}; did you mean {close[0]}?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every `leads` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="leads", description="Bulk lead import into PostgreSQL with a dedup report."
     )
     parser.add_argument("--version", action="version", version=f"leads {_version()}")
