@@ -40,12 +40,13 @@ RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 class TerminalLogs(logging.Filter):
     """What the terminal is not shown of a run's logs: the lines telling that the flow or a
-    task run failed (the command says it once, as `error: …`). They still reach the run's logs
+    task run failed (the command says it once, as `error: …`) and its warnings (the report
+    carries them: the summary's `warning:` lines, or `--json`'s). They still reach the run's logs
     on the Prefect server: its API handler sits on the run loggers, before they propagate to
     a terminal's handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno >= logging.ERROR and record.name.startswith(RUN_LOGGERS))
+        return not (record.levelno >= logging.WARNING and record.name.startswith(RUN_LOGGERS))
 
 
 HIDE_TRACEBACKS: Final = HideRequestErrorTracebacks()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 
@@ -23,7 +24,9 @@ def print_summary(report: dict[str, Any]) -> None:
     if report.get("replayed"):
         title += f" (already done by run {report['runId']}: nothing written)"
     print(title + (" (dry run: nothing written)" if report["dryRun"] else ""))
-    rows = [(k, report[k]) for k in ("created", "restored", "updated", "duplicates", "errors")]
+    # `updated` only moves under an --on-existing policy: shown when it did.
+    counts = ("created", "restored", "updated", "duplicates", "errors")
+    rows = [(k, report[k]) for k in counts if k != "updated" or report[k]]
     rows.append(("total", report["total"]))
     for label, value in rows:
         print(f"  {label:<11}{value:>10,}")
@@ -36,16 +39,24 @@ def print_summary(report: dict[str, Any]) -> None:
     duplicates = report["duplicateEmails"]
     if details:
         print(f"Duplicates (first {min(10, len(details))} of {report['duplicates']:,}):")
+        width = _email_width(detail["email"] for detail in details[:10])
         for detail in details[:10]:
-            print(f"  {row_name(detail):<12} {detail['email']:<32} {detail['reason']}")
+            print(f"  {row_name(detail):<12} {detail['email']:<{width}} {detail['reason']}")
     elif duplicates:
         print(f"Duplicate emails (first {min(10, len(duplicates))} of {report['duplicates']:,}):")
         print("  " + ", ".join(duplicates[:10]))
     errors = report["errorDetails"]
     if errors:
         print(f"Errors (first {min(10, len(errors))} of {report['errors']:,}):")
+        width = _email_width(json.dumps(detail["email"]) for detail in errors[:10])
         for detail in errors[:10]:
-            print(f"  {row_name(detail):<12} {json.dumps(detail['email']):<32} {detail['reason']}")
+            email = json.dumps(detail["email"])
+            print(f"  {row_name(detail):<12} {email:<{width}} {detail['reason']}")
+
+
+def _email_width(emails: Iterable[str]) -> int:
+    """The email column's width: the longest shown, at least 32, at most 60."""
+    return min(60, max([32, *(len(email) for email in emails)]))
 
 
 def row_name(detail: dict[str, Any]) -> str:
