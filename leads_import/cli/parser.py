@@ -83,6 +83,24 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _add_column_options(parser: argparse.ArgumentParser) -> None:
+    """--map and --unknown-columns: how columns become fields (imports and syncs)."""
+    parser.add_argument(
+        "--map",
+        action="append",
+        metavar="HEADER=FIELD",
+        help="map a column to a field (an API name such as firstName, or customFields.KEY), "
+        "adding to or overriding the recognised header spellings; repeatable",
+    )
+    parser.add_argument(
+        "--unknown-columns",
+        choices=("ignore", "keep"),
+        default="ignore",
+        help="columns that map to no field: ignore them with a warning (the default) or keep "
+        "them as custom fields keyed by the header",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every `leads` command."""
     parser = _Parser(
@@ -151,20 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--format", choices=FORMATS, help="the reader to use, whatever the name")
     imp.add_argument("--sheet", metavar="NAME", help="the XLSX sheet to read (default: the first)")
-    imp.add_argument(
-        "--map",
-        action="append",
-        metavar="HEADER=FIELD",
-        help="map a column to a field (an API name such as firstName, or customFields.KEY), "
-        "adding to or overriding the recognised header spellings; repeatable",
-    )
-    imp.add_argument(
-        "--unknown-columns",
-        choices=("ignore", "keep"),
-        default="ignore",
-        help="columns that map to no field: ignore them with a warning (the default) or keep "
-        "them as custom fields keyed by the header",
-    )
+    _add_column_options(imp)
     imp.add_argument(
         "--commit-every",
         type=int,
@@ -242,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync_run.add_argument(
         "--chunk-rows", type=_positive(int), metavar="N", help="rows fetched per chunk (200000)"
     )
+    _add_column_options(sync_run)
     sync_run.add_argument("--json", action="store_true", help="print the report as JSON")
     sync_state = sync.add_parser("state", help="each sync's cursor column and watermark")
     sync_state.add_argument("--workspace", metavar="SLUG", help="only this workspace's syncs")

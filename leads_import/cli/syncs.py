@@ -41,6 +41,8 @@ class NotConfirmedError(ImportRequestError):
 
 def request_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The flow's parameters (WarehouseSync) for `leads sync run` ARGS."""
+    from leads_import.cli.client import parse_map
+
     fields: dict[str, Any] = {
         "name": args.name,
         "source_url": args.source_url,
@@ -50,6 +52,8 @@ def request_fields(args: argparse.Namespace) -> dict[str, Any]:
         "restore_soft_deleted": not args.no_restore,
         "on_existing": args.on_existing,
         "dry_run": args.dry_run,
+        "map": parse_map(args.map),
+        "unknown_columns": args.unknown_columns,
     }
     if args.chunk_rows is not None:
         fields["chunk_rows"] = args.chunk_rows

@@ -145,6 +145,23 @@ def test_options_map_onto_the_flow_parameters(prefect_api_url, db, capsys, duckd
     assert capsys.readouterr().out == "no syncs yet\n"  # a dry run keeps no watermark
 
 
+def test_columns_are_mapped_as_for_a_file(prefect_api_url, db, capsys, duckdb_url) -> None:
+    workspace = make_workspace(db)
+    add_people(duckdb_url, 0, 2)
+    extra = ["--map", "first_name=lastName", "--unknown-columns", "keep", "--json"]
+    assert main([*sync_run(duckdb_url, workspace.slug), *extra]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["columns"]["first_name"] == "lastName"
+    rows = query(
+        db,
+        "SELECT last_name, first_name FROM leads WHERE workspace_id = %s ORDER BY email",
+        (workspace.id,),
+    )
+    assert rows == [("P0", None), ("P1", None)]
+    bad = main([*sync_run(duckdb_url, workspace.slug), "--map", "first_name=nickname"])
+    assert "nickname" in error_line(capsys, 2, bad)
+
+
 def error_line(capsys, code: int, got: int) -> str:
     """The one error line of a command run here (these fail before any flow run)."""
     err = capsys.readouterr().err
