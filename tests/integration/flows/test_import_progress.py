@@ -68,8 +68,8 @@ def leads_file(tmp_path: Path, monkeypatch) -> Path:
     return path
 
 
-def _run(path: Path, workspace: str) -> Recorder:
-    recorder = Recorder()
+def _run(path: Path, workspace: str, recorder: Recorder | None = None) -> Recorder:
+    recorder = recorder or Recorder()
     with progress.reporting(recorder):
         request = importing.file_import({"source": str(path), "workspace": workspace})
         outcome = importing.run(request)
@@ -121,16 +121,29 @@ def test_waiting_for_the_workspace_lock_is_a_phase(
     from leads_import.db.workspaces import lock_workspace
 
     workspace = make_workspace(db)
-    holder = connect(database_url)  # another import's transaction holds the lock for a while
-    with holder.cursor() as cur:
-        lock_workspace(cur, workspace.id)
-    release = threading.Timer(1.0, holder.rollback)
-    release.start()
-    try:
-        recorder = _run(leads_file, workspace.slug)
-    finally:
-        release.join()
-        holder.close()
     waiting = f"waiting for the workspace lock (another import into {workspace.slug})"
+    holder = connect(database_url)  # another import's transaction holds the lock until
+    with holder.cursor() as cur:  # the import says it waits (a timer would race its start)
+        lock_workspace(cur, workspace.id)
+    told = threading.Event()
+
+    class TellingRecorder(Recorder):
+        def phase(self, text: str | None) -> None:
+            super().phase(text)
+            if text == waiting:
+                told.set()
+
+    def release() -> None:
+        told.wait(timeout=120)
+        holder.rollback()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    try:
+        recorder = _run(leads_file, workspace.slug, TellingRecorder())
+    finally:
+        told.set()
+        releaser.join()
+        holder.close()
     assert recorder.first("phase", waiting) < recorder.first("rows", "read")
     assert recorder.events[recorder.first("phase", waiting) + 1] == ("phase", None)
