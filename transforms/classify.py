@@ -115,11 +115,14 @@ def classify(
     restore_soft_deleted: bool = True,
     on_existing: str = SKIP,
     earlier: pl.DataFrame | None = None,
+    name_first_rows: bool = True,
 ) -> pl.DataFrame:
     """Give every row exactly one outcome; restored and updated rows carry in `lead_id` the
     lead they write to, duplicates why they are (`duplicate_kind`, with `duplicate_of` or
     `lead_id`). `earlier`: the emails (email, duplicate_of) whose first row came in an earlier
     batch of the input, where this batch's rows are already marked not first.
+    `name_first_rows=False` leaves `duplicate_of` null: for inputs whose outcomes nobody reads
+    row by row (API records), where working it out was most of a small batch's classification.
 
     `existing` has one row per email found in the workspace: whether an active lead has it (and
     its id, needed unless `on_existing` is skip), and the soft-deleted lead to restore (most
@@ -175,7 +178,11 @@ def classify(
         .with_columns(kind.alias(DUPLICATE_KIND))
         .with_columns(lead_id.alias(LEAD_ID))
         .drop("has_active", ACTIVE_ID, RESTORE_ID)
-        .with_columns(_duplicate_of(prepared, earlier))
+        .with_columns(
+            _duplicate_of(prepared, earlier)
+            if name_first_rows
+            else pl.lit(None, pl.Int64).alias(DUPLICATE_OF)
+        )
     )
 
 

@@ -39,7 +39,7 @@ from transforms.classify import (
     settle_updates,
 )
 from transforms.email_set import EmailSet, EmailTable
-from transforms.fields import IS_FIRST
+from transforms.fields import IS_FIRST, LINE
 from transforms.frames import collect
 from transforms.normalise import email_is_valid, normalise_email
 from transforms.report import build_report
@@ -276,6 +276,7 @@ class _Known:
             restore_soft_deleted=options.restore_soft_deleted,
             on_existing=options.on_existing,
             earlier=earlier,
+            name_first_rows=LINE in prepared.columns,
         )
 
 
@@ -536,6 +537,7 @@ def _load_committing(
             restore_soft_deleted=options.restore_soft_deleted,
             on_existing=options.on_existing,
             earlier=earlier,
+            name_first_rows=LINE in prepared.columns,
         )
         counts = count_outcomes(classified)
         adding = counts[CREATED] + counts[RESTORED]

@@ -93,6 +93,14 @@ def test_duplicates_say_why():
     ]
 
 
+def test_without_naming_first_rows_only_duplicate_of_is_left_out():
+    named = classify(prepare(ROWS), WORKSPACE)
+    unnamed = classify(prepare(ROWS), WORKSPACE, name_first_rows=False)
+    assert unnamed.get_column("duplicate_of").null_count() == unnamed.height
+    assert unnamed.drop("duplicate_of").equals(named.drop("duplicate_of"))
+    assert unnamed.columns == named.columns
+
+
 def test_an_in_input_duplicate_names_its_first_rows_line():
     prepared = prepare(["a@x.io", "bad", "b@x.io", "A@x.io", "b@x.io", "a@x.io"])
     prepared = prepared.with_columns((pl.col("row_index") * 2 + 2).alias(LINE))
