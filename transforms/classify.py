@@ -47,6 +47,14 @@ EXISTING_SCHEMA: Final = {
 }
 
 
+def existing_from_halves(active: pl.DataFrame, deleted: pl.DataFrame) -> pl.DataFrame:
+    """EXISTING_SCHEMA rows from a workspace's active leads (email, active_id) and, per email,
+    its soft-deleted lead to restore (email, restore_id); each half has an email at most once."""
+    joined = active.lazy().join(deleted.lazy(), on="email", how="full", coalesce=True)
+    has_active = pl.col(ACTIVE_ID).is_not_null().alias("has_active")
+    return collect(joined.select("email", has_active, ACTIVE_ID, RESTORE_ID))
+
+
 def batch_emails(prepared: pl.DataFrame) -> pl.Series:
     """The distinct emails whose existing leads the classification needs (first valid rows)."""
     return prepared.filter(pl.col(IS_FIRST)).get_column("email")

@@ -21,7 +21,13 @@ from leads_import.db.settings import (
 )
 from leads_import.errors import PlanLimitExceededError
 from leads_import.sqlfiles import load_sql
-from transforms.classify import EXISTING_SCHEMA, LEAD_ID
+from transforms.classify import (
+    ACTIVE_ID,
+    EXISTING_SCHEMA,
+    LEAD_ID,
+    RESTORE_ID,
+    existing_from_halves,
+)
 from transforms.write_plan import pg_text_array_literal, to_copy_csv
 
 
@@ -61,18 +67,22 @@ def fetch_existing(
 
 def snapshot(cur: Cursor, workspace_id: int) -> pl.DataFrame:
     """Every email of the workspace with its existing leads (EXISTING_SCHEMA): what a large
-    import classifies against, read once under the workspace lock."""
-    statement = sql.SQL(load_sql("engine/workspace_snapshot")).format(
-        workspace_id=sql.Literal(workspace_id)
-    )
+    import classifies against, read once under the workspace lock (two scans, joined here)."""
+    active = _copy_out(cur, "engine/workspace_snapshot_active", workspace_id, ACTIVE_ID)
+    deleted = _copy_out(cur, "engine/workspace_snapshot_deleted", workspace_id, RESTORE_ID)
+    return existing_from_halves(active, deleted)
+
+
+def _copy_out(cur: Cursor, statement: str, workspace_id: int, id_column: str) -> pl.DataFrame:
+    """The (email, id) rows a COPY ... TO STDOUT template gives, the id named `id_column`."""
+    template = sql.SQL(load_sql(statement)).format(workspace_id=sql.Literal(workspace_id))
+    schema = {"email": pl.String, id_column: pl.Int64}
     buffer = io.BytesIO()
-    cur.copy_expert(statement, buffer, size=COPY_BUFFER_BYTES)
+    cur.copy_expert(template, buffer, size=COPY_BUFFER_BYTES)
     if not buffer.tell():
-        return pl.DataFrame(schema=EXISTING_SCHEMA)
+        return pl.DataFrame(schema=schema)
     buffer.seek(0)
-    schema = {**EXISTING_SCHEMA, "has_active": pl.String}  # PostgreSQL writes booleans as t/f
-    rows = pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
-    return rows.with_columns(pl.col("has_active") == "t")
+    return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
 
 
 def count_workspace_leads(cur: Cursor, workspace_id: int, cap: int) -> int:

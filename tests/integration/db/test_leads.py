@@ -22,6 +22,7 @@ from leads_import.db.leads import (
     remaining_capacity,
     replace_lead,
     restore_leads,
+    snapshot,
     soft_delete,
     soft_delete_lead,
     update_leads,
@@ -170,6 +171,26 @@ def test_both_lookups_give_the_same_classification(conn, workspace, stocked, mon
     assert results[0] == results[1]
     assert results[0][3] == ("restored", stocked["recent"])
     assert results[0][5] == ("updated", stocked["both_active"])
+
+
+def test_snapshot_holds_every_email_of_the_workspace_once(conn, workspace, stocked):
+    with conn.cursor() as cur:
+        found = snapshot(cur, workspace.id)
+    assert found.schema == EXISTING_SCHEMA
+    assert found.get_column("email").is_unique().all()
+    assert {email: rest for email, *rest in found.iter_rows()} == {
+        "active@x.io": [True, stocked["active"], None],
+        "o'neil{x}|a@x.io": [True, stocked["odd"], None],
+        "deleted@x.io": [False, None, stocked["recent"]],
+        "tie@x.io": [False, None, stocked["tie"]],
+        "both@x.io": [True, stocked["both_active"], stocked["both_deleted"]],
+    }
+
+
+def test_snapshot_of_an_empty_workspace(conn, workspace):
+    with conn.cursor() as cur:
+        found = snapshot(cur, workspace.id)
+    assert found.schema == EXISTING_SCHEMA and found.height == 0
 
 
 def test_fetch_existing_of_no_emails(conn, workspace, lookup):
