@@ -143,8 +143,10 @@ def serve() -> None:
         PREFECT_SERVER_LOGGING_LEVEL,
     )
 
+    from leads_import.cli.busy_retry import RetryWhenBusy
+
     uvicorn.run(
-        create_app(final=True),
+        RetryWhenBusy(create_app(final=True)),
         host=PREFECT_SERVER_API_HOST.value(),
         port=PREFECT_SERVER_API_PORT.value(),
         timeout_keep_alive=PREFECT_SERVER_API_KEEPALIVE_TIMEOUT.value(),
