@@ -167,6 +167,20 @@ def prefect_version() -> str:
     return found[-1].name.removeprefix("prefect-").removesuffix(".dist-info") if found else "?"
 
 
+# The files the background Prefect server runs besides Prefect: a change to them (an upgrade of
+# leads) restarts a running server, as an upgrade of Prefect does.
+_SERVER_CODE: Final = ("prefect_server.py", "busy_retry.py")
+
+
+def server_release() -> str:
+    """What a running Prefect server must have been started with to be reused: the Prefect
+    version and a digest of the launcher's code."""
+    digest = hashlib.sha256()
+    for name in _SERVER_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return f"{prefect_version()}+{digest.hexdigest()[:12]}"
+
+
 # --- state files and processes ---------------------------------------------------------------
 
 
@@ -397,7 +411,7 @@ def start_server(layout: Layout) -> PrefectServer:
     process = _detached(
         [sys.executable, "-m", SERVER_MODULE], env, layout.server_log, layout.prefect_home
     )
-    server = PrefectServer(process.pid, port, prefect_version())
+    server = PrefectServer(process.pid, port, server_release())
     write_state(
         layout.server_state,
         {"pid": server.pid, "port": port, "url": server.url, "version": server.version,
@@ -537,8 +551,8 @@ def ensure_services(
     with start_lock(layout):
         server = running_server(layout)
         started_server = False
-        if server is not None and server.version != prefect_version():
-            say("restarting the local Prefect server (Prefect was upgraded)…")
+        if server is not None and server.version != server_release():
+            say("restarting the local Prefect server (Prefect or leads was upgraded)…")
             stop_server(layout)
             server = None
         if server is None:
@@ -578,8 +592,8 @@ def ensure_server(layout: Layout, say: Callable[[str], None]) -> PrefectServer:
     runs its flow in its own process against it); return it."""
     with start_lock(layout):
         server = running_server(layout)
-        if server is not None and server.version != prefect_version():
-            say("restarting the local Prefect server (Prefect was upgraded)…")
+        if server is not None and server.version != server_release():
+            say("restarting the local Prefect server (Prefect or leads was upgraded)…")
             stop_server(layout)
             server = None
         if server is None:

@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,15 @@ import httpx
 import pytest
 
 from leads_import.cli import protocol
-from leads_import.cli.services import SERVER_MODULE, Layout, alive, connect, read_state
+from leads_import.cli.services import (
+    SERVER_MODULE,
+    Layout,
+    alive,
+    connect,
+    read_state,
+    server_release,
+    write_state,
+)
 from tests.support.database import make_workspace
 from tests.support.paths import DATA, REPO
 
@@ -344,6 +353,26 @@ def test_a_runner_of_other_code_hands_over_to_a_new_one(services: Services) -> N
     while alive(old["pid"]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(old["pid"])  # it exited once its runs were done
+
+
+def test_a_server_of_an_earlier_release_is_restarted(services: Services) -> None:
+    assert services.leads("import", str(DATA / "leads.csv"), "--dry-run").returncode == 0
+    old = services.server()
+    assert old["version"] == server_release()
+    write_state(services.layout.server_state, {**old, "version": "3.0.0+launcher-of-before"})
+    # An upgrade changes the code: the command finds its runner stale and checks the services.
+    for runner in services.runners():
+        if alive(runner["pid"]):
+            os.kill(runner["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while any(alive(r["pid"]) for r in services.runners()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done = services.leads("import", str(DATA / "leads.csv"), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "restarting the local Prefect server (Prefect or leads was upgraded)" in done.stderr
+    new = services.server()
+    assert new["pid"] != old["pid"] and new["version"] == server_release()
+    assert not alive(old["pid"])
 
 
 def test_one_runner_per_database_and_few_of_them(services: Services, database_url: str) -> None:
