@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
@@ -20,6 +20,9 @@ from leads_import.errors import ImportRequestError, check_outcomes_path
 from leads_import.progress import reporter
 from leads_import.readers.fetch import is_url
 from leads_import.readers.formats import check_readable, detect_format
+
+if TYPE_CHECKING:
+    from prefect import Flow
 
 # Formats whose header is read without reading the data (checked before a flow run starts).
 HEADER_FORMATS = ("csv", "tsv", "parquet")
@@ -113,15 +116,21 @@ def run(request: FileImport) -> Outcome:
         check_request(request)
     except ImportRequestError as error:
         return Outcome(error=error)
+    reporter().phase("starting the flow run")
+    return run_flow(import_leads_flow, request, KIND_FILE, request.workspace)
+
+
+def run_flow(flow: Flow[Any, Any], request: Any, kind: str, workspace: str) -> Outcome:
+    """Run `flow(request)` in this thread as a flow run tagged with its kind and workspace;
+    what became of it. Never raises an Exception."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     # Heartbeats tell a server a run has crashed; joining their thread at the end of a run
     # costs up to a second, most of a short import.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        reporter().phase("starting the flow run")
         try:
-            with tagged(KIND_FILE, request.workspace):
-                state = import_leads_flow(request, return_state=True)
+            with tagged(kind, workspace):
+                state = flow(request, return_state=True)
         except Exception as failure:  # the engine itself failed (the server is unreachable)
             return Outcome(failure=failure)
     run_id = state.state_details.flow_run_id

@@ -219,7 +219,26 @@ def _of_size(done: int, total: int) -> str:
     return f"{done_text}/{total_text}"
 
 
-class LiveProgress:
+class _Reporting:
+    """A display as the reporter of an import in this process: what it is told goes to its
+    state, which it draws."""
+
+    state: ImportProgress
+
+    def advance(self, stage: str, rows: int) -> None:
+        self.state.advance(stage, rows)
+
+    def set_total(self, rows: int) -> None:
+        self.state.set_total(rows)
+
+    def read_bytes(self, done: int, total: int) -> None:
+        self.state.read_bytes(done, total)
+
+    def phase(self, text: str | None) -> None:
+        self.state.phase(text)
+
+
+class LiveProgress(_Reporting):
     """The display on a terminal: a spinner line naming the phase the run waits in, and bars of
     the file read (bytes) and the rows written, with percentages and ETAs; redrawn ten times a
     second, log lines printed above it."""
@@ -287,21 +306,8 @@ class LiveProgress:
         """A log line above the display (the display is redrawn below it)."""
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    # the reporter, for an import in this process
-    def advance(self, stage: str, rows: int) -> None:
-        self.state.advance(stage, rows)
 
-    def set_total(self, rows: int) -> None:
-        self.state.set_total(rows)
-
-    def read_bytes(self, done: int, total: int) -> None:
-        self.state.read_bytes(done, total)
-
-    def phase(self, text: str | None) -> None:
-        self.state.phase(text)
-
-
-class PlainProgress:
+class PlainProgress(_Reporting):
     """Progress as a few plain lines, for a stderr that is not a terminal: a phase once it has
     lasted PLAIN_PHASE_AFTER seconds, and a progress line every PLAIN_EVERY seconds of the read.
     A ticker thread calls `tick`; the tests call it with their own clock."""
@@ -371,18 +377,6 @@ class PlainProgress:
 
     def discard(self) -> None:
         pass
-
-    def advance(self, stage: str, rows: int) -> None:
-        self.state.advance(stage, rows)
-
-    def set_total(self, rows: int) -> None:
-        self.state.set_total(rows)
-
-    def read_bytes(self, done: int, total: int) -> None:
-        self.state.read_bytes(done, total)
-
-    def phase(self, text: str | None) -> None:
-        self.state.phase(text)
 
 
 Display = LiveProgress | PlainProgress

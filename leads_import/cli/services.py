@@ -538,6 +538,22 @@ def _prune_runners(layout: Layout, keep: str) -> None:
             terminate(int(state["pid"]), RUNNER_MODULE)
 
 
+def _server_of_this_release(
+    layout: Layout, say: Callable[[str], None]
+) -> tuple[PrefectServer, bool]:
+    """The running Prefect server, restarted when another release started it, or a new one
+    (not waited for); whether it was started now. Called under the start lock."""
+    server = running_server(layout)
+    if server is not None and server.version != server_release():
+        say("restarting the local Prefect server (Prefect or leads was upgraded)…")
+        stop_server(layout)
+        server = None
+    if server is not None:
+        return server, False
+    say("starting the local Prefect server (first run only)…")
+    return start_server(layout), True
+
+
 def ensure_services(
     layout: Layout,
     key: str,
@@ -549,16 +565,7 @@ def ensure_services(
     """Make sure the Prefect server and this environment's runner run and answer (starting
     what is missing, replacing a runner of other code); return the server."""
     with start_lock(layout):
-        server = running_server(layout)
-        started_server = False
-        if server is not None and server.version != server_release():
-            say("restarting the local Prefect server (Prefect or leads was upgraded)…")
-            stop_server(layout)
-            server = None
-        if server is None:
-            say("starting the local Prefect server (first run only)…")
-            server = start_server(layout)
-            started_server = True
+        server, started_server = _server_of_this_release(layout, say)
         state = read_state(layout.runner_state(key)) or {}
         pid = int(state.get("pid") or 0)
         current = (
@@ -591,14 +598,7 @@ def ensure_server(layout: Layout, say: Callable[[str], None]) -> PrefectServer:
     """Make sure the background Prefect server runs and answers (no runner: `leads sync run`
     runs its flow in its own process against it); return it."""
     with start_lock(layout):
-        server = running_server(layout)
-        if server is not None and server.version != server_release():
-            say("restarting the local Prefect server (Prefect or leads was upgraded)…")
-            stop_server(layout)
-            server = None
-        if server is None:
-            say("starting the local Prefect server (first run only)…")
-            server = start_server(layout)
+        server, _ = _server_of_this_release(layout, say)
         wait_healthy(layout, server)
         return server
 

@@ -10,20 +10,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leads_import.errors import ImportRequestError
 
-
-@dataclass
-class Outcome:
-    """What became of a sync run: its report, a request-level error or an unexpected failure."""
-
-    report: dict[str, Any] | None = None
-    error: ImportRequestError | None = None
-    failure: BaseException | None = None
-    flow_run_id: str | None = None
+if TYPE_CHECKING:
+    from leads_import.cli.importing import Outcome
 
 
 class SyncNotFoundError(ImportRequestError):
@@ -73,8 +65,8 @@ def run(args: argparse.Namespace) -> Outcome:
     ImportRequestError; what became of the run is returned."""
     from pydantic import ValidationError
 
-    from flows.labels import tagged
     from flows.sync_flow import WarehouseSync, sync_leads_flow
+    from leads_import.cli.importing import run_flow
     from leads_import.db.runs import KIND_SYNC
     from leads_import.db.settings import DEFAULT_WORKSPACE
     from leads_import.readers.warehouse import check_source_url
@@ -86,25 +78,7 @@ def run(args: argparse.Namespace) -> Outcome:
     if request.workspace != DEFAULT_WORKSPACE:
         _find_workspace(request.workspace)
     check_source_url(request.name, request.source_url)
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    # As `leads import`: no heartbeat thread to join (up to a second) at the end of the run.
-    no_heartbeats = temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
-    try:
-        with no_heartbeats, tagged(KIND_SYNC, request.workspace):
-            state = sync_leads_flow(request, return_state=True)
-    except Exception as failure:  # the engine itself failed (the server is unreachable)
-        return Outcome(failure=failure)
-    run_id = state.state_details.flow_run_id
-    outcome = Outcome(flow_run_id=str(run_id) if run_id else None)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, ImportRequestError):
-        outcome.error = result
-    elif isinstance(result, BaseException):
-        outcome.failure = result
-    else:
-        outcome.report = result
-    return outcome
+    return run_flow(sync_leads_flow, request, KIND_SYNC, request.workspace)
 
 
 def _find_workspace(slug: str) -> None:

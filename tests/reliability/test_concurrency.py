@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,6 @@ from typing import Any
 import httpx
 import psycopg2
 import pytest
-from sqlalchemy.engine import make_url
 
 from leads_import.db.api_keys import create_key
 from leads_import.db.connection import connect
@@ -37,6 +35,7 @@ from leads_import.engine import import_leads, soft_delete_leads
 from leads_import.errors import PlanLimitExceededError
 from tests.support.api_server import running_api
 from tests.support.crash_driver import PAUSE_DIR_ENV
+from tests.support.database import scratch_database
 from tests.support.paths import REPO
 from tests.support.reliability import (
     ROUNDS_ENV,
@@ -376,17 +375,8 @@ def test_parallel_imports_equal_a_serial_order(
 @pytest.fixture
 def fresh_database(database_url: str) -> Iterator[str]:
     """An empty database (no schema yet) on the test server, dropped afterwards."""
-    name = f"leads_fresh_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(database_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch_database(database_url, "leads_fresh") as url:
+        yield url.render_as_string(hide_password=False)
 
 
 def test_first_imports_into_a_fresh_database_race_safely(fresh_database: str) -> None:

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import psycopg2
+from psycopg2 import sql
 from psycopg2.extras import Json
+from sqlalchemy.engine import URL, make_url
 
 from leads_import.db.workspaces import Workspace, create_workspace
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[URL]:
+    """A new empty database `<prefix>_<random>` on the server of `server_url`, dropped when the
+    block ends however it ends; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        yield make_url(server_url).set(database=name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        admin.close()
 
 
 def make_workspace(db, contact_limit: int | None = None) -> Workspace:

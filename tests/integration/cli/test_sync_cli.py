@@ -9,19 +9,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from leads_import.cli import syncs
 from leads_import.cli.main import main
-from tests.support.database import make_workspace, query
+from tests.support.database import make_workspace, query, scratch_database
 from tests.support.paths import REPO
 
 T0 = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)
@@ -54,18 +51,13 @@ def duckdb_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def postgresql_url(database_url: str) -> Iterator[str]:
-    name = f"leads_src_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(database_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(drivername="postgresql+psycopg2", database=name)
-    rendered = url.render_as_string(hide_password=False)
-    execute(rendered, "CREATE TABLE people (email text, first_name text, updated_at timestamptz)")
-    yield rendered
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with scratch_database(database_url, "leads_src") as url:
+        url = url.set(drivername="postgresql+psycopg2")
+        rendered = url.render_as_string(hide_password=False)
+        execute(
+            rendered, "CREATE TABLE people (email text, first_name text, updated_at timestamptz)"
+        )
+        yield rendered
 
 
 QUERY = "SELECT email, first_name, updated_at FROM people"

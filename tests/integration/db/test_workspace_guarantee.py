@@ -15,13 +15,12 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 import pytest
-from sqlalchemy.engine import make_url
 
 from leads_import.db.connection import connect
 from leads_import.db.schema import init_schema
 from leads_import.db.workspaces import Workspace
 from leads_import.sqlfiles import load_sql
-from tests.support.database import make_workspace, query
+from tests.support.database import make_workspace, query, scratch_database
 
 MISSING = 9_000_000_000  # no workspace has this id
 
@@ -206,20 +205,13 @@ def test_a_workspace_with_campaigns_is_still_kept_by_their_foreign_key(db, works
 @pytest.fixture
 def own_database(database_url: str) -> Iterator[str]:
     """A database of its own at the newest schema, for statements that lock whole tables."""
-    name = f"leads_guarantee_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(database_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    conn = connect(url)
-    init_schema(conn)
-    conn.commit()
-    conn.close()
-    yield url
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with scratch_database(database_url, "leads_guarantee") as made:
+        url = made.render_as_string(hide_password=False)
+        conn = connect(url)
+        init_schema(conn)
+        conn.commit()
+        conn.close()
+        yield url
 
 
 def test_truncate_cascade_of_workspaces_is_refused_while_leads_has_rows(own_database: str):

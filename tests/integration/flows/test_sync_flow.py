@@ -13,14 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from flows.sync_flow import WarehouseSync
 from leads_import.errors import PlanLimitExceededError, UnreadableSourceError
-from tests.support.database import make_workspace
+from tests.support.database import make_workspace, scratch_database
 from transforms.watermark import decode_watermark, encode_watermark
 
 PASSWORD = "s3cret-pw"
@@ -38,18 +36,11 @@ def at(minutes: int) -> dt.datetime:
 def postgres_source_url(database_url: str) -> Iterator[str]:
     """A separate database on the test server, as a source (dropped at the end). Its URL
     carries a password (the test server trusts local connections, so any one is accepted)."""
-    name = f"leads_src_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(database_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(database_url).set(drivername="postgresql+psycopg2", database=name)
-    if not url.password:
-        url = url.set(password=PASSWORD)
-    yield url.render_as_string(hide_password=False)
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with scratch_database(database_url, "leads_src") as url:
+        url = url.set(drivername="postgresql+psycopg2")
+        if not url.password:
+            url = url.set(password=PASSWORD)
+        yield url.render_as_string(hide_password=False)
 
 
 @dataclass
