@@ -73,9 +73,12 @@ def duplicate_details(
     """The first 100 duplicates in input order (or those of `row_indexes`): index, line (file
     rows), email, reason."""
     lines = LINE in classified.columns
-    duplicates = classified.lazy().filter(pl.col(OUTCOME) == DUPLICATE)
-    if row_indexes is not None:
-        duplicates = classified.lazy().filter(pl.col(ROW_INDEX).is_in(row_indexes))
+    wanted = (
+        pl.col(OUTCOME) == DUPLICATE
+        if row_indexes is None
+        else pl.col(ROW_INDEX).is_in(row_indexes)
+    )
+    duplicates = classified.lazy().filter(wanted)
     first = collect(
         duplicates.sort(ROW_INDEX)
         .head(SAMPLE_SIZE)

@@ -37,10 +37,11 @@ class RetryWhenBusy:
         body, ended = await _read_body(receive)
         if not ended:  # the client went away before its request was whole
             return
-        for pause in (*self.pauses, None):
-            if await self._attempt(scope, body, receive, send, last=pause is None):
+        for pause in self.pauses:
+            if await self._attempt(scope, body, receive, send, last=False):
                 return
-            await asyncio.sleep(pause or 0)
+            await asyncio.sleep(pause)
+        await self._attempt(scope, body, receive, send, last=True)
 
     async def _attempt(
         self, scope: MutableMapping[str, Any], body: bytes, receive: Receive, send: Send, last: bool
