@@ -270,14 +270,22 @@ class _Known:
     def classify(self, prepared: pl.DataFrame, options: ImportOptions) -> pl.DataFrame:
         """Classify a chunk: a row whose email an earlier chunk had is not a first row."""
         prepared, emails, earlier = self._firsts.mark(prepared)
-        return classify(
-            prepared,
-            self._existing.rows_of(emails),
-            restore_soft_deleted=options.restore_soft_deleted,
-            on_existing=options.on_existing,
-            earlier=earlier,
-            name_first_rows=LINE in prepared.columns,
-        )
+        return _classify(prepared, self._existing.rows_of(emails), earlier, options)
+
+
+def _classify(
+    prepared: pl.DataFrame, existing: pl.DataFrame, earlier: pl.DataFrame, options: ImportOptions
+) -> pl.DataFrame:
+    """`transforms.classify.classify` with the import's options; the line a duplicate repeats
+    is worked out for inputs with lines (files) alone."""
+    return classify(
+        prepared,
+        existing,
+        restore_soft_deleted=options.restore_soft_deleted,
+        on_existing=options.on_existing,
+        earlier=earlier,
+        name_first_rows=LINE in prepared.columns,
+    )
 
 
 def _load(
@@ -531,14 +539,7 @@ def _load_committing(
             continue
         prepared, emails, earlier = firsts.mark(prepared)
         existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=True)
-        classified = classify(
-            prepared,
-            existing,
-            restore_soft_deleted=options.restore_soft_deleted,
-            on_existing=options.on_existing,
-            earlier=earlier,
-            name_first_rows=LINE in prepared.columns,
-        )
+        classified = _classify(prepared, existing, earlier, options)
         counts = count_outcomes(classified)
         adding = counts[CREATED] + counts[RESTORED]
         try:
