@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 import polars as pl
@@ -222,12 +222,17 @@ def _table_chunks(path: Path, statement: str, params: list[object]) -> Iterator[
             raise _unreadable(path, exc) from exc
 
 
-def _json_keys(path: Path, statement: str, params: list[object]) -> list[str]:
+def _fetch(path: Path, statement: str, params: list[object]) -> list[tuple[Any, ...]]:
+    """The rows of a DuckDB statement over the file at `path`; its errors said for a person."""
     with duckdb_cursor() as con:
         try:
-            return [key for (key,) in con.sql(load_sql(statement), params=params).fetchall()]
+            return con.sql(load_sql(statement), params=params).fetchall()
         except duckdb.Error as exc:
             raise _unreadable(path, exc) from exc
+
+
+def _json_keys(path: Path, statement: str, params: list[object]) -> list[str]:
+    return [key for (key,) in _fetch(path, statement, params)]
 
 
 def _restore_flag(path: Path, spelling: str, value: str | None) -> bool | None:
@@ -246,13 +251,7 @@ class _JsonBody:
 
 def _json_body(path: Path, size: int) -> _JsonBody:
     """Check that a JSON file not starting with `[` holds the HTTP body's shape."""
-    with duckdb_cursor() as con:
-        try:
-            values = con.sql(
-                load_sql("duckdb/json_file_shape"), params=[str(path), size]
-            ).fetchall()
-        except duckdb.Error as exc:
-            raise _unreadable(path, exc) from exc
+    values = _fetch(path, "duckdb/json_file_shape", [str(path), size])
     if not values:
         raise EmptyInputError(f"{path.name} has no data rows")
     if len(values) > 1:
