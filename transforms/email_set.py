@@ -17,21 +17,23 @@ def _hashes(emails: pl.Series) -> np.ndarray:
 
 
 class _Run:
-    """A table's rows sorted by the hash of their email."""
+    """A table's rows, found through their emails' hashes sorted (the rows stay in place)."""
 
     def __init__(self, hashes: np.ndarray, rows: pl.DataFrame) -> None:
-        order = np.argsort(hashes, kind="stable")  # a merge of sorted runs: linear (timsort)
-        self.hashes = hashes[order]
-        self.rows = rows[order]
+        # Polars sorts on every core; the order of equal hashes does not matter (text decides).
+        self.order = pl.Series(hashes).arg_sort().to_numpy().astype(np.int64)
+        self.hashes = hashes[self.order]
+        self.rows = rows
 
     def __len__(self) -> int:
         return len(self.hashes)
 
     def find(self, emails: pl.Series, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in `emails`, positions in this run) of the emails found here."""
+        """(positions in `emails`, positions in `rows`) of the emails found here."""
         probe, entry = _matches(self.hashes, hashes)
         if not probe.size:
             return probe, entry
+        entry = self.order[entry]
         column = self.rows.get_column("email")
         same = (column.gather(entry) == emails.gather(probe)).to_numpy()
         return probe[same], entry[same]

@@ -57,9 +57,16 @@ def _blank_to_null(expr: pl.Expr) -> pl.Expr:
     return pl.when(stripped.str.len_bytes() > 0).then(stripped)
 
 
-def normalise_email(expr: pl.Expr) -> pl.Expr:
-    """Strip, Unicode NFC, lower-case as a whole; empty becomes null."""
-    return _blank_to_null(expr).str.normalize("NFC").str.to_lowercase()
+def normalise_email(expr: pl.Expr, *, ascii_only: bool = False) -> pl.Expr:
+    """Strip, Unicode NFC, lower-case as a whole; empty becomes null. `ascii_only`: the column
+    is known to hold ASCII alone (`is_ascii`), which NFC leaves as it is."""
+    stripped = _blank_to_null(expr)
+    return (stripped if ascii_only else stripped.str.normalize("NFC")).str.to_lowercase()
+
+
+def is_ascii(column: pl.Series) -> bool:
+    """Whether a text column holds ASCII alone (nulls aside): one byte per character."""
+    return bool(column.str.len_bytes().sum() == column.str.len_chars().sum())
 
 
 def email_is_valid(email: pl.Expr) -> pl.Expr:
@@ -111,71 +118,84 @@ def _split_tags(cell: pl.Expr, json_tags: pl.Expr) -> pl.Expr:
 
 @cache
 def _error_reason(*, strict_json: bool) -> pl.Expr:
-    """The first reason a row is invalid, null for valid rows (built once, reused per batch)."""
-    return pl.coalesce(_error_reasons(strict_json=strict_json))
+    """The first reason a row is invalid, null for valid rows (built once, reused per batch).
+
+    The checks give the number of the first that fails (one byte per row), and only then its
+    text: a text column per check, mostly nulls, cost more than the checks themselves.
+    """
+    checks = _error_checks(strict_json=strict_json)
+    failed = pl.coalesce(
+        pl.when(check).then(pl.lit(number, pl.UInt8)) for number, (check, _) in enumerate(checks)
+    )
+    texts = {number: text for number, (_, text) in enumerate(checks) if isinstance(text, str)}
+    said = [
+        pl.when(failed == number).then(text)
+        for number, (_, text) in enumerate(checks)
+        if isinstance(text, pl.Expr)
+    ]
+    return pl.coalesce(*said, failed.replace_strict(texts, default=None, return_dtype=pl.String))
 
 
-def _error_reasons(*, strict_json: bool) -> list[pl.Expr]:
-    """Every check as a nullable reason, in the order reasons take precedence. With
-    `strict_json` the customFields cells were written by a JSON encoder (typed input), so
-    only their depth is checked again."""
-    reasons: list[pl.Expr] = [pl.col(INPUT_ERROR)]
-    reasons.append(pl.when(pl.col("email").is_null()).then(pl.lit("empty email")))
+def _error_checks(*, strict_json: bool) -> list[tuple[pl.Expr, str | pl.Expr]]:
+    """Every check (true when the row fails it) with its reason, in the order reasons take
+    precedence. With `strict_json` the customFields cells were written by a JSON encoder
+    (typed input), so only their depth is checked again."""
+    checks: list[tuple[pl.Expr, str | pl.Expr]] = [
+        (pl.col(INPUT_ERROR).is_not_null(), pl.col(INPUT_ERROR)),
+        (pl.col("email").is_null(), "empty email"),
+    ]
     for column in (*RAW_COLUMNS, "custom_fields_extra"):
         field = COLUMN_TO_API.get(column, "customFields")
         has_nul = pl.col(f"_raw_{column}").str.contains("\x00", literal=True)
-        reasons.append(pl.when(has_nul).then(pl.lit(f"{field} contains a NUL character")))
-    reasons.append(pl.when(~email_is_valid(pl.col("email"))).then(pl.lit("invalid email format")))
+        checks.append((has_nul, f"{field} contains a NUL character"))
+    checks.append((~email_is_valid(pl.col("email")), "invalid email format"))
     for column, limit in TEXT_LIMITS.items():
         too_long = pl.col(column).str.len_chars() > limit
-        reasons.append(
-            pl.when(too_long).then(
-                pl.lit(f"{COLUMN_TO_API[column]} longer than {limit:,} characters")
-            )
-        )
+        checks.append((too_long, f"{COLUMN_TO_API[column]} longer than {limit:,} characters"))
     for column in URL_COLUMNS:
-        reasons.append(
-            pl.when(pl.col(column).str.contains(r"\s")).then(
-                pl.lit(f"{COLUMN_TO_API[column]} contains whitespace")
-            )
+        checks.append(
+            (pl.col(column).str.contains(r"\s"), f"{COLUMN_TO_API[column]} contains whitespace")
         )
-    reasons.append(
-        pl.when(pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES)).then(
-            pl.format(f'invalid status "{{}}" {STATUS_EXPECTED}', pl.col("_given_status"))
+    checks.append(
+        (
+            pl.col("status").is_not_null() & ~pl.col("status").is_in(STATUSES),
+            pl.format(f'invalid status "{{}}" {STATUS_EXPECTED}', pl.col("_given_status")),
         )
     )
     custom_given = pl.col("custom_fields_given")
-    reasons.append(
-        pl.when(
-            custom_given.is_not_null() & (pl.col("custom_fields_type").fill_null("") != "OBJECT")
-        ).then(pl.lit("customFields must be a JSON object"))
+    not_an_object = "customFields must be a JSON object"
+    checks.append(
+        (
+            custom_given.is_not_null() & (pl.col("custom_fields_type").fill_null("") != "OBJECT"),
+            not_an_object,
+        )
     )
     if not strict_json:
-        reasons.append(
-            pl.when(_json_skeleton(custom_given).str.contains(_JSON_LEFTOVER)).then(
-                pl.lit("customFields must be a JSON object")
-            )
-        )
+        checks.append((_json_skeleton(custom_given).str.contains(_JSON_LEFTOVER), not_an_object))
     # Only a cell with more brackets than the limit can be too deep: the depth is worked out
     # for those alone (a Polars `when` evaluates its branch over the whole column).
     deep_candidate = pl.when(custom_given.str.count_matches(r"[\[{]") > MAX_JSON_DEPTH).then(
         custom_given
     )
-    reasons.append(
-        pl.when(_json_depth(_json_skeleton(deep_candidate)) > MAX_JSON_DEPTH).then(
-            pl.lit(f"customFields nested more than {MAX_JSON_DEPTH} levels deep")
+    checks.append(
+        (
+            _json_depth(_json_skeleton(deep_candidate)) > MAX_JSON_DEPTH,
+            f"customFields nested more than {MAX_JSON_DEPTH} levels deep",
         )
     )
-    reasons.append(
-        pl.when(pl.col("custom_fields").str.contains(_JSON_NUL_ESCAPE)).then(
-            pl.lit("customFields contains a NUL character")
+    checks.append(
+        (
+            pl.col("custom_fields").str.contains(_JSON_NUL_ESCAPE),
+            "customFields contains a NUL character",
         )
     )
     # A JSON tags cell carries NUL escaped (`\u0000`); the parsed tags hold the character itself.
-    reasons.append(
-        pl.when(
-            pl.col("tags").list.eval(pl.element().str.contains("\x00", literal=True)).list.any()
-        ).then(pl.lit("tags contains a NUL character"))
+    tags = pl.col("tags")
+    checks.append(
+        (
+            tags.list.eval(pl.element().str.contains("\x00", literal=True)).list.any(),
+            "tags contains a NUL character",
+        )
     )
     tag_cell = pl.col("_tags_cell")
     bad_json_tags = tag_cell.str.starts_with("[") & (
@@ -183,13 +203,14 @@ def _error_reasons(*, strict_json: bool) -> list[pl.Expr]:
         | (pl.col("tags_json_type") != "ARRAY")
         | pl.col("tag_types").list.eval(pl.element() != "VARCHAR").list.any()
     )
-    reasons.append(pl.when(bad_json_tags).then(pl.lit("tags must be a list of strings")))
-    reasons.append(
-        pl.when(
-            pl.col("tags").list.eval(pl.element().str.len_chars() > MAX_TAG_LENGTH).list.any()
-        ).then(pl.lit(f"tag longer than {MAX_TAG_LENGTH} characters"))
+    checks.append((bad_json_tags, "tags must be a list of strings"))
+    checks.append(
+        (
+            tags.list.eval(pl.element().str.len_chars() > MAX_TAG_LENGTH).list.any(),
+            f"tag longer than {MAX_TAG_LENGTH} characters",
+        )
     )
-    return reasons
+    return checks
 
 
 def prepare_leads(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> pl.DataFrame:
@@ -204,20 +225,20 @@ def prepare_leads(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = Non
     file line (source_line) when the raw frame has one.
     """
     typed = TYPED_TAGS in raw.columns
+    # NFC costs more than the rest of the email's normalisation; ASCII needs none.
+    normalised = _normalised_columns(ascii_emails=is_ascii(raw.get_column("email")))
     if typed:
         # Typed input: what the JSON pass would find is known (its fixed cost is ~6 ms), and
         # everything runs as one query.
-        df = raw.lazy().with_columns(_normalised_columns()).with_columns(_typed_json_columns())
+        df = raw.lazy().with_columns(normalised).with_columns(_typed_json_columns())
     else:
-        normalised = raw.with_columns(_normalised_columns())
-        parsed = _parse_json_cells(normalised, con)
-        if parsed.get_column(ROW_INDEX).equals(normalised.get_column(ROW_INDEX)):
+        cells = raw.with_columns(normalised)
+        parsed = _parse_json_cells(cells, con)
+        if parsed.get_column(ROW_INDEX).equals(cells.get_column(ROW_INDEX)):
             # DuckDB kept the row order (its default)
-            df = normalised.hstack(parsed.drop(ROW_INDEX)).lazy()
+            df = cells.hstack(parsed.drop(ROW_INDEX)).lazy()
         else:
-            df = normalised.lazy().join(
-                parsed.lazy(), on=ROW_INDEX, how="left", maintain_order="left"
-            )
+            df = cells.lazy().join(parsed.lazy(), on=ROW_INDEX, how="left", maintain_order="left")
     return collect(
         df.with_columns(_parsed_json_columns())
         .with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
@@ -228,11 +249,11 @@ def prepare_leads(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = Non
 
 
 @cache
-def _normalised_columns() -> list[pl.Expr]:
+def _normalised_columns(*, ascii_emails: bool) -> list[pl.Expr]:
     return [
         *[pl.col(c).alias(f"_raw_{c}") for c in (*RAW_COLUMNS, "custom_fields_extra")],
         pl.col("email").fill_null("").alias(RAW_EMAIL),
-        normalise_email(pl.col("email")).alias("email"),
+        normalise_email(pl.col("email"), ascii_only=ascii_emails).alias("email"),
         *[_blank_to_null(pl.col(c)).alias(c) for c in (*TEXT_COLUMNS, "custom_fields", "tags")],
         _blank_to_null(pl.col("status")).alias("_given_status"),
         _blank_to_null(pl.col("status")).str.to_lowercase().alias("status"),

@@ -11,7 +11,7 @@ import pytest
 
 from transforms.fields import API_TO_COLUMN
 from transforms.headers import map_headers, to_raw_frame
-from transforms.normalise import prepare_leads
+from transforms.normalise import is_ascii, prepare_leads
 from transforms.records import records_to_raw_frame
 
 # What an invalid status reason names after the value (pinned here, not imported).
@@ -54,6 +54,23 @@ def reason_of(row: dict[str, Any]) -> str | None:
 def test_email_is_stripped_nfc_normalised_and_lower_cased(given, normalised):
     prepared = prepare([{"email": given}])
     assert prepared.get_column("email").item() == normalised
+
+
+def test_a_batch_normalises_each_email_whatever_the_others_hold():
+    # A batch of ASCII emails alone skips NFC (it changes no ASCII text); one non-ASCII email
+    # brings NFC to the whole batch.
+    ascii_only = prepare([{"email": "  Ann@Example.COM"}, {"email": "BOB@example.com"}])
+    mixed = prepare([{"email": "  Ann@Example.COM"}, {"email": "\u212aATE@example.com"}])
+    assert ascii_only.get_column("email").to_list() == ["ann@example.com", "bob@example.com"]
+    assert mixed.get_column("email").to_list() == ["ann@example.com", "kate@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [(["a@x.io", None, ""], True), ([None], True), (["a@x.io", "zoé@x.io"], False)],
+)
+def test_is_ascii(values, expected):
+    assert is_ascii(pl.Series(values, dtype=pl.String)) is expected
 
 
 @pytest.mark.parametrize("given", [None, "", "   ", "\t\n"])
