@@ -37,6 +37,7 @@ class CliRun:
     wall_s: float
     report: dict[str, Any]
     peaks: RssPeaks = field(default_factory=RssPeaks)
+    cpu: dict[str, Any] | None = None  # bench/cpu.py's figures, when measured
 
     @property
     def flow_s(self) -> float | None:

@@ -66,6 +66,17 @@ class Server:
             conn.close()
         return str(text)
 
+    def data_directory(self) -> str:
+        """Where the server keeps its data (its processes are found by it, bench/cpu.py)."""
+        conn = admin_connection(self.url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW data_directory")
+                (path,) = cur.fetchone()
+        finally:
+            conn.close()
+        return str(path)
+
     def create_empty(self, name: str) -> str:
         """A new empty database (dropped first if a previous run left it); return its URL."""
         self.drop(name)

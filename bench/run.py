@@ -39,6 +39,7 @@ from typing import Any
 from adhoc import measure_adhoc
 from api_batches import build_batches, run_batches
 from cli_import import MIB, CliRun, run_import
+from cpu import cpu_span
 from floor import copy_floor, written_rows_csv
 from http_api import measure_http
 from machine import machine_info
@@ -148,7 +149,9 @@ def cli_import(
     server.drop(database)
     url = server.copy_of_template(database)
     log(f"leads import {path.name} into {database}")
-    run = run_import(path, WORKSPACE, url, cfg.data_dir / "logs", database)
+    with cpu_span(server.data_directory()) as cpu:
+        run = run_import(path, WORKSPACE, url, cfg.data_dir / "logs", database)
+    run.cpu = cpu.as_json()
     check_counts(url, run.report, active_before)
     return run
 
@@ -189,6 +192,7 @@ def import_figures(cfg: Config, server: Server, run: CliRun) -> dict[str, Any]:
         "counts": counts,
         "peakRssMiB": round(run.peaks.tree / MIB, 1),
         "peakRssImportProcessMiB": round(run.peaks.main / MIB, 1),
+        "cpu": run.cpu,
     }
 
 
@@ -199,12 +203,14 @@ def measure_floor(server: Server, imported_url: str, workspace_id: int) -> dict[
     payload, rows = written_rows_csv(imported_url, workspace_id)
     url = server.copy_of_template("bench_b")
     log(f"floor: one COPY of {rows:,} rows")
-    floor = copy_floor(url, payload, rows)
+    with cpu_span(server.data_directory()) as cpu:
+        floor = copy_floor(url, payload, rows)
     server.drop("bench_b")
     return {
         "rows": floor.rows,
         "payloadBytes": floor.payload_bytes,
         "copyS": round(floor.copy_s, 3),
+        "cpu": cpu.as_json(),
     }
 
 
@@ -325,6 +331,7 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
     out = [
         ratio("(a) engine / (b) floor COPY", engine / floor, "<= 1.3", engine / floor <= 1.3),
         ratio("(a) wall / (b) floor COPY", wall / floor, "(info)", True),
+        *cpu_bound_ratio(a.get("cpu"), floor),
         ratio("(c) dlt merge / (a) engine", dlt / engine, "(info)", True),
         ratio("(c) dlt wall / (a) wall", dlt_wall / wall, ">= 2", dlt_wall / wall >= 2),
         ratio("(d) row-by-row / (a) engine", loop / engine, ">= 30", loop / engine >= 30),
@@ -335,6 +342,20 @@ def ratios(m: dict[str, Any]) -> list[dict[str, Any]]:
         *adhoc_ratios(m["g_adhoc"]),
     ]
     return out + big_ratios(m["f_scale"])
+
+
+def import_cpu_s(cpu: dict[str, Any]) -> float:
+    """The CPU seconds an import used: the runner's, PostgreSQL's and the Prefect server's."""
+    return cpu["runnerS"] + cpu["postgresS"] + cpu["prefectServerS"]
+
+
+def cpu_bound_ratio(cpu: dict[str, Any] | None, floor: float) -> list[dict[str, Any]]:
+    """How long the import's CPU time takes on the machine's cores at best, over the floor: the
+    engine / floor ratio that no overlap of our work with the server's can beat."""
+    if not cpu:
+        return []
+    bound = import_cpu_s(cpu) / cpu["cores"]
+    return [ratio("(a) its CPU time / cores / (b) floor", bound / floor, "(info)", True)]
 
 
 def adhoc_ratios(g: dict[str, Any]) -> list[dict[str, Any]]:
@@ -377,7 +398,9 @@ def figures(m: dict[str, Any]) -> list[tuple[str, str]]:
         ("(a)   stages", _task_times(a["timings"])),
         ("(a)   database part (report loadMs)", f"{(a['loadMs'] or 0) / 1000:.2f} s"),
         ("(a)   created / restored / duplicates / errors", _outcomes(a["counts"])),
+        *cpu_rows("(a)", a.get("cpu")),
         (f"(b) floor: one COPY of {b['rows']:,} rows", f"{b['copyS']:.2f} s"),
+        *cpu_rows("(b)", b.get("cpu")),
         (f"(c) dlt merge ({c['loaderFileFormat']}), pipeline.run", f"{c['mergeS']:.2f} s"),
         ("(c)   dlt process wall (less the untimed seed load)", f"{c['wallS']:.2f} s"),
         (f"(d) row-by-row, {d['rows']:,} rows", f"{d['seconds']:.2f} s"),
@@ -392,6 +415,18 @@ def figures(m: dict[str, Any]) -> list[tuple[str, str]]:
         ("(g)   warm: median / max of 5", f"{g['warmMedianS']:.2f} / {g['warmMaxS']:.2f} s"),
     ]
     return out + scale_rows(m["f_scale"])
+
+
+def cpu_rows(label: str, cpu: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not cpu:
+        return []
+    parts = f"{cpu['runnerS']:.2f} / {cpu['postgresS']:.2f} / {cpu['prefectServerS']:.2f} s"
+    capacity = cpu["cores"] * cpu["wallS"]
+    busy = f"{cpu['machineBusyS']:.2f} of {capacity:.2f} s ({cpu['busyShare']:.0%})"
+    return [
+        (f"{label}   CPU: runner / PostgreSQL / Prefect server", parts),
+        (f"{label}   CPU: whole machine, busy of cores x wall", busy),
+    ]
 
 
 def scale_rows(scale: dict[str, Any]) -> list[tuple[str, str]]:
