@@ -65,17 +65,27 @@ def fetch_existing(
     return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
 
 
-def snapshot(cur: Cursor, workspace_id: int) -> pl.DataFrame:
+def snapshot(cur: Cursor, workspace_id: int, max_leads: int | None = None) -> pl.DataFrame | None:
     """Every email of the workspace with its existing leads (EXISTING_SCHEMA): what a large
-    import classifies against, read once under the workspace lock (two scans, joined here)."""
-    active = _copy_out(cur, "engine/workspace_snapshot_active", workspace_id, ACTIVE_ID)
-    deleted = _copy_out(cur, "engine/workspace_snapshot_deleted", workspace_id, RESTORE_ID)
+    import classifies against, read once under the workspace lock (two scans, joined here).
+    None when the workspace holds more than `max_leads` (no more than one over is read)."""
+    limit = sql.SQL("ALL") if max_leads is None else sql.Literal(max_leads + 1)
+    active = _copy_out(cur, "engine/workspace_snapshot_active", workspace_id, ACTIVE_ID, limit)
+    if max_leads is not None and active.height > max_leads:
+        return None
+    deleted = _copy_out(cur, "engine/workspace_snapshot_deleted", workspace_id, RESTORE_ID, limit)
+    if max_leads is not None and active.height + deleted.height > max_leads:
+        return None
     return existing_from_halves(active, deleted)
 
 
-def _copy_out(cur: Cursor, statement: str, workspace_id: int, id_column: str) -> pl.DataFrame:
+def _copy_out(
+    cur: Cursor, statement: str, workspace_id: int, id_column: str, limit: sql.Composable
+) -> pl.DataFrame:
     """The (email, id) rows a COPY ... TO STDOUT template gives, the id named `id_column`."""
-    template = sql.SQL(load_sql(statement)).format(workspace_id=sql.Literal(workspace_id))
+    template = sql.SQL(load_sql(statement)).format(
+        workspace_id=sql.Literal(workspace_id), limit=limit
+    )
     schema = {"email": pl.String, id_column: pl.Int64}
     buffer = io.BytesIO()
     cur.copy_expert(template, buffer, size=COPY_BUFFER_BYTES)
@@ -83,15 +93,6 @@ def _copy_out(cur: Cursor, statement: str, workspace_id: int, id_column: str) ->
         return pl.DataFrame(schema=schema)
     buffer.seek(0)
     return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
-
-
-def count_workspace_leads(cur: Cursor, workspace_id: int, cap: int) -> int:
-    """The workspace's leads, active or not, counted up to `cap` of each kind."""
-    cur.execute(
-        load_sql("engine/count_workspace_leads"), {"workspace_id": workspace_id, "cap": cap}
-    )
-    (count,) = cur.fetchone()
-    return int(count)
 
 
 @dataclass(frozen=True)

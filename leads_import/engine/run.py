@@ -323,25 +323,46 @@ def _load(
         _check_limit(cur, workspace, emails.len(), existing, options, report)
         _write_in_line(cur, workspace, iter(batches), _Known(existing), options, report, on_batch)
         return
-    snapshot = workspace.contact_limit is None and _snapshot_fits(cur, workspace)
     cur.execute(load_sql("engine/set_import_memory"))
+    if workspace.contact_limit is None:
+        try:
+            with _Writer(cur, workspace, options) as writer:
+                known = writer.submit(lambda: _snapshot(cur, workspace))
+                writer.write_all(_prepared_chunks(source), known, report, on_batch)
+            return
+        except _TooManyLeads:
+            pass  # nothing written yet: the first pass below, as under a plan limit
     with _Writer(cur, workspace, options) as writer:
-        if snapshot:
-            known = writer.submit(lambda: _Known(db_leads.snapshot(cur, workspace.id)))
-        else:
-            # A first pass: only each row's email and first-in-chunk flag are kept.
-            reporter().phase("checking the plan limit (a first pass over the input)")
-            flags = [b.select("email", IS_FIRST) for b in _prepared_chunks(source, progress=False)]
-            first = collect(pl.concat(flags).lazy().select(_global_first()))
-            del flags
-            emails = first.get_column("email").filter(first.get_column(IS_FIRST))
-            del first
-            # With the active leads' ids, so that a duplicate names its lead.
-            existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=True)
-            _check_limit(cur, workspace, emails.len(), existing, options, report)
-            known = _done(_Known(existing))
-            reporter().phase(None)
+        # A first pass: only each row's email and first-in-chunk flag are kept.
+        reporter().phase(
+            "checking the plan limit (a first pass over the input)"
+            if workspace.contact_limit is not None
+            else "reading the input's emails (a first pass over the input)"
+        )
+        flags = [b.select("email", IS_FIRST) for b in _prepared_chunks(source, progress=False)]
+        first = collect(pl.concat(flags).lazy().select(_global_first()))
+        del flags
+        emails = first.get_column("email").filter(first.get_column(IS_FIRST))
+        del first
+        # With the active leads' ids, so that a duplicate names its lead.
+        existing = db_leads.fetch_existing(cur, workspace.id, emails, active_ids=True)
+        _check_limit(cur, workspace, emails.len(), existing, options, report)
+        known = _done(_Known(existing))
+        reporter().phase(None)
         writer.write_all(_prepared_chunks(source), known, report, on_batch)
+
+
+class _TooManyLeads(Exception):
+    """The workspace holds more leads than a snapshot may (SNAPSHOT_MAX_LEADS)."""
+
+
+def _snapshot(cur: Cursor, workspace: Workspace) -> _Known:
+    """The workspace's leads, read on the writer's thread; _TooManyLeads past the cap (counted
+    by the read itself, which stops one lead over)."""
+    existing = db_leads.snapshot(cur, workspace.id, SNAPSHOT_MAX_LEADS)
+    if existing is None:
+        raise _TooManyLeads()
+    return _Known(existing)
 
 
 def _given_emails(source: Frames) -> pl.Series:
@@ -361,11 +382,6 @@ def _done(value: _Known) -> Future[_Known]:
     future: Future[_Known] = Future()
     future.set_result(value)
     return future
-
-
-def _snapshot_fits(cur: Cursor, workspace: Workspace) -> bool:
-    cap = SNAPSHOT_MAX_LEADS + 1
-    return db_leads.count_workspace_leads(cur, workspace.id, cap) <= SNAPSHOT_MAX_LEADS
 
 
 def _check_limit(
@@ -478,6 +494,9 @@ class _Writer:
                 reporter().phase("reading the workspace's leads")
                 known.exception()
                 reporter().phase(None)
+            if isinstance(known.exception(), _TooManyLeads):  # this chunk is read again
+                reporter().advance("read", -prepared.height)
+                reporter().advance("prepared", -prepared.height)
             classified = known.result().classify(prepared, self._options)
             written.append(self._write(_Writes.of(self._workspace, classified, self._options)))
             while written and written[0].done():

@@ -187,6 +187,19 @@ def test_snapshot_holds_every_email_of_the_workspace_once(conn, workspace, stock
     }
 
 
+@pytest.mark.parametrize(("max_leads", "whole"), [(6, True), (5, False), (2, False)])
+def test_a_snapshot_stops_one_lead_past_its_cap(conn, workspace, stocked, max_leads, whole):
+    # Three active leads and three emails with a soft-deleted lead to restore (five emails).
+    with conn.cursor() as cur:
+        capped = snapshot(cur, workspace.id, max_leads)
+        found = snapshot(cur, workspace.id)
+    assert found.height == 5
+    if whole:
+        assert capped is not None and capped.sort("email").equals(found.sort("email"))
+    else:
+        assert capped is None
+
+
 def test_snapshot_of_an_empty_workspace(conn, workspace):
     with conn.cursor() as cur:
         found = snapshot(cur, workspace.id)

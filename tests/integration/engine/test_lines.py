@@ -4,16 +4,37 @@ rows), and a duplicate of a workspace lead names the lead."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from leads_import.engine import ImportOptions, import_leads, run_import
+from leads_import.progress import reporting
 from leads_import.readers.sources import open_source
 from tests.support.database import make_workspace, query
 from transforms.fields import SOURCE_FILE
 from transforms.report import outcome_rows
+
+
+class _CountedRows:
+    """A progress reporter that adds up the rows of each stage."""
+
+    def __init__(self) -> None:
+        self.rows: Counter[str] = Counter()
+
+    def advance(self, stage: str, rows: int) -> None:
+        self.rows[stage] += rows
+
+    def set_total(self, rows: int) -> None:
+        pass
+
+    def read_bytes(self, done: int, total: int) -> None:
+        pass
+
+    def phase(self, text: str | None) -> None:
+        pass
 
 
 def _file(tmp_path: Path) -> Path:
@@ -26,10 +47,14 @@ def _file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("mode", ["snapshot", "plan limit", "commit every"])
+@pytest.mark.parametrize(
+    "mode", ["snapshot", "too many leads for a snapshot", "plan limit", "commit every"]
+)
 def test_duplicates_name_the_first_line_across_chunks(
-    db, database_url: str, tmp_path: Path, mode: str
+    db, database_url: str, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if mode == "too many leads for a snapshot":  # the workspace's one lead is one too many
+        monkeypatch.setattr("leads_import.engine.run.SNAPSHOT_MAX_LEADS", 0)
     workspace = make_workspace(db, contact_limit=1000 if mode == "plan limit" else None)
     import_leads([{"email": "old@example.com"}], workspace.slug, database=database_url)
     [(lead_id,)] = query(db, "SELECT id FROM leads WHERE workspace_id = %s", (workspace.id,))
@@ -38,7 +63,12 @@ def test_duplicates_name_the_first_line_across_chunks(
         default_source=SOURCE_FILE, commit_every=64 if mode == "commit every" else None
     )
     source = open_source(_file(tmp_path), chunk_bytes=512)  # a few rows per chunk
-    report = run_import(source, workspace, options, on_batch=batches.append, database=database_url)
+    counted = _CountedRows()
+    with reporting(counted):
+        report = run_import(
+            source, workspace, options, on_batch=batches.append, database=database_url
+        )
+    assert counted.rows["read"] == counted.rows["prepared"] == 201  # each row once
     assert len(batches) > 10
     rows = pl.concat([outcome_rows(batch) for batch in batches]).to_dicts()
     assert report.created == 100 and report.duplicates == 101
