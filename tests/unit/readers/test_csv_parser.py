@@ -460,7 +460,7 @@ def test_parser_matches_the_csv_module(
         assert cells == expected[1:]
 
 
-_MESSY = st.lists(st.sampled_from(["a", "b", ",", '"', "\n", " ", "\r\n"]), max_size=60)
+_MESSY = st.lists(st.sampled_from(["a", "b", ",", '"', "\n", " ", "\r\n", "\r"]), max_size=60)
 
 
 @settings(max_examples=150, deadline=None)
@@ -481,3 +481,86 @@ def test_malformed_input_parses_the_same_in_any_chunking(
         with mock.patch.object(csv_parser, "_BLOCK_BYTES", block_bytes):
             streamed = pl.concat(list(iter_delimited_chunks(path, chunk_bytes=chunk_bytes)))
     assert streamed.equals(whole)
+
+
+# --- cells read by Polars where the layout allows ----------------------------------------------
+
+_HEADER = ["h1", "h2", "h3"]
+
+
+def _nothing_unread(text, lay, good) -> None:
+    return None
+
+
+def _both_ways(
+    body: bytes, *, final: bool = True, header: list[str] | None = _HEADER, delimiter: str = ","
+) -> tuple[csv_parser.DelimitedBlock, csv_parser.DelimitedBlock]:
+    """A piece parsed as it is, and with every cell gathered by `_cell_frame` (no Polars)."""
+    given = {"delimiter": delimiter, "header": header, "first_line": 7, "first_row": 5}
+    with mock.patch.object(csv_parser, "_unread_bytes", _nothing_unread):
+        gathered = parse_delimited(body, **given, final=final)
+    return parse_delimited(body, **given, final=final), gathered
+
+
+def _same(block: csv_parser.DelimitedBlock, gathered: csv_parser.DelimitedBlock) -> None:
+    assert block.frame.equals(gathered.frame)
+    assert block.frame.schema == gathered.frame.schema
+    got = (block.consumed, block.lines, block.rows, block.header)
+    assert got == (gathered.consumed, gathered.lines, gathered.rows, gathered.header)
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_the_cells_of_well_formed_records_are_read_by_polars(final: bool) -> None:
+    body = b'a,"b,""q""",c\r\n"",,"x\ny"\nzo\xc3\xa9,"",\xf0\x9f\x98\x80\npartial,'
+    with mock.patch.object(csv_parser, "_cell_frame", wraps=csv_parser._cell_frame) as gather:
+        block = parse_delimited(body, delimiter=",", header=_HEADER, first_line=7, final=False)
+    assert gather.call_count == 0
+    assert block.frame.get_column(LINE).to_list() == [7, 8, 10]
+    assert _cells(block.frame) == [("a", 'b,"q"', "c"), (None, None, "x\ny"), ("zoé", None, "😀")]
+    _same(*_both_ways(body, final=final))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"a,b,c\n\nd,e,f\n",  # a blank line
+        b"a,b,c\n\r\nd,e,f\n",  # a blank line ended by CRLF
+        b"a,b,c\n\r",  # a blank last line of a final piece
+        b"a,b,c\nd,e\nf,g,h\n",  # a short record
+        b"a,b,c\nd,e,f,g\n",  # a long one
+        b'a,b"c,d\n',  # a quote inside an unquoted cell
+        b'a,"b"c,d\n',  # text after a closing quote
+        b'"a"b"c",d,e\n',  # the same, twice
+        b'a,"b,c\nd,e,f\n',  # a quote never closed
+        b'"""\n',  # the same
+        b"a,b\rc,d\r\r\n",  # carriage returns inside and at the end
+        b"a,b\x00c,d\n",  # a NUL character
+    ],
+)
+def test_awkward_records_read_as_the_gathered_cells_read(body: bytes) -> None:
+    _same(*_both_ways(body))
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_MESSY.map("".join), final=st.booleans(), width=st.sampled_from([1, 2, 3]))
+def test_a_piece_reads_the_same_either_way(body: str, final: bool, width: int) -> None:
+    _same(*_both_ways(body.encode(), final=final, header=_HEADER[:width]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    table=_tables(),
+    delimiter=st.sampled_from(csv_parser.DELIMITERS),
+    terminator=st.sampled_from(["\n", "\r\n"]),
+    quote_all=st.booleans(),
+    with_header=st.booleans(),
+)
+def test_a_written_table_reads_the_same_either_way(
+    table: list[list[str]], delimiter: str, terminator: str, quote_all: bool, with_header: bool
+) -> None:
+    out = io.StringIO()
+    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=terminator, quoting=quoting)
+    writer.writerows(table if with_header else table[1:])
+    header = None if with_header else table[0]
+    _same(*_both_ways(out.getvalue().encode(), header=header, delimiter=delimiter))
