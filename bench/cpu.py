@@ -105,7 +105,14 @@ def cpu_span(pgdata: str) -> Iterator[CpuSpan]:
     finally:
         span.wall_s = time.perf_counter() - started
         span.machine_busy_s = _machine_busy_s() - machine
-        span.postgres_s = _postgres_s(pgdata) - postgres
         after = _leads_services_s()
         span.runner_s = after["runner"] - services["runner"]
         span.prefect_server_s = after["prefect"] - services["prefect"]
+        span.postgres_s = _settled_postgres_s(pgdata) - postgres
+
+
+def _settled_postgres_s(pgdata: str) -> float:
+    """`_postgres_s` a moment later: a backend whose connection just closed is counted neither
+    live nor reaped until the postmaster has reaped it (a few milliseconds)."""
+    time.sleep(0.1)
+    return _postgres_s(pgdata)
