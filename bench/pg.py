@@ -56,26 +56,23 @@ class Server:
         finally:
             conn.close()
 
-    def version(self) -> str:
+    def _value(self, query: str) -> str:
+        """The one value a query gives, as text."""
         conn = admin_connection(self.url)
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT version()")
-                (text,) = cur.fetchone()
+                cur.execute(query)
+                (value,) = cur.fetchone()
         finally:
             conn.close()
-        return str(text)
+        return str(value)
+
+    def version(self) -> str:
+        return self._value("SELECT version()")
 
     def data_directory(self) -> str:
         """Where the server keeps its data (its processes are found by it, bench/cpu.py)."""
-        conn = admin_connection(self.url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SHOW data_directory")
-                (path,) = cur.fetchone()
-        finally:
-            conn.close()
-        return str(path)
+        return self._value("SHOW data_directory")
 
     def create_empty(self, name: str) -> str:
         """A new empty database (dropped first if a previous run left it); return its URL."""

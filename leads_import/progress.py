@@ -35,7 +35,9 @@ class ProgressReporter(Protocol):
         """The import waits on something the row counts do not show (None: it reads again)."""
 
 
-class _Silent:
+class SilentReporter:
+    """A reporter that ignores everything (a base for one that wants part of it)."""
+
     def advance(self, stage: str, rows: int) -> None:
         pass
 
@@ -49,7 +51,7 @@ class _Silent:
         pass
 
 
-_default: ProgressReporter = _Silent()
+_default: ProgressReporter = SilentReporter()
 _current: ContextVar[ProgressReporter | None] = ContextVar("leads_progress", default=None)
 _active: list[ProgressReporter] = []
 _active_lock = threading.Lock()
@@ -69,7 +71,7 @@ def reporter() -> ProgressReporter:
 def install(new: ProgressReporter | None) -> None:
     """Install the process's default reporter; None restores the silent one."""
     global _default
-    _default = new if new is not None else _Silent()
+    _default = new if new is not None else SilentReporter()
 
 
 @contextmanager

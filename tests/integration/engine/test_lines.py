@@ -11,14 +11,14 @@ import polars as pl
 import pytest
 
 from leads_import.engine import ImportOptions, import_leads, run_import
-from leads_import.progress import reporting
+from leads_import.progress import SilentReporter, reporting
 from leads_import.readers.sources import open_source
 from tests.support.database import make_workspace, query
 from transforms.fields import SOURCE_FILE
 from transforms.report import outcome_rows
 
 
-class _CountedRows:
+class _CountedRows(SilentReporter):
     """A progress reporter that adds up the rows of each stage."""
 
     def __init__(self) -> None:
@@ -26,15 +26,6 @@ class _CountedRows:
 
     def advance(self, stage: str, rows: int) -> None:
         self.rows[stage] += rows
-
-    def set_total(self, rows: int) -> None:
-        pass
-
-    def read_bytes(self, done: int, total: int) -> None:
-        pass
-
-    def phase(self, text: str | None) -> None:
-        pass
 
 
 def _file(tmp_path: Path) -> Path:

@@ -413,12 +413,18 @@ def _reference(data: str, delimiter: str) -> list[list[str]]:
     return [row for row in csv.reader(io.StringIO(data, newline=""), delimiter=delimiter) if row]
 
 
+# A table written by the csv module: its rows, delimiter, line ends and quoting.
+_WRITTEN = {
+    "table": _tables(),
+    "delimiter": st.sampled_from(csv_parser.DELIMITERS),
+    "terminator": st.sampled_from(["\n", "\r\n"]),
+    "quote_all": st.booleans(),
+}
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    table=_tables(),
-    delimiter=st.sampled_from(csv_parser.DELIMITERS),
-    terminator=st.sampled_from(["\n", "\r\n"]),
-    quote_all=st.booleans(),
+    **_WRITTEN,
     encoding=st.sampled_from([UTF8, UTF8_BOM, UTF16_LE, UTF16_BE]),
     chunk_bytes=st.sampled_from([5, 16, 64, 1 << 20]),
     block_bytes=st.sampled_from([7, 31, 1 << 21]),
@@ -548,13 +554,7 @@ def test_a_piece_reads_the_same_either_way(body: str, final: bool, width: int) -
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    table=_tables(),
-    delimiter=st.sampled_from(csv_parser.DELIMITERS),
-    terminator=st.sampled_from(["\n", "\r\n"]),
-    quote_all=st.booleans(),
-    with_header=st.booleans(),
-)
+@given(**_WRITTEN, with_header=st.booleans())
 def test_a_written_table_reads_the_same_either_way(
     table: list[list[str]], delimiter: str, terminator: str, quote_all: bool, with_header: bool
 ) -> None:
