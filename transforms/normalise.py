@@ -116,17 +116,25 @@ def _split_tags(cell: pl.Expr, json_tags: pl.Expr) -> pl.Expr:
     return cleaned.list.unique(maintain_order=True).fill_null(pl.lit([], pl.List(pl.String)))
 
 
+# The number of the first check a row fails (a column of its own, so the checks run once).
+_FAILED = "_failed_check"
+
+
+@cache
+def _failed_check(*, strict_json: bool) -> pl.Expr:
+    """The number of the first check (`_error_checks`) a row fails, null for valid rows: one
+    byte per row, where a text column per check, mostly nulls, cost more than the checks."""
+    checks = _error_checks(strict_json=strict_json)
+    return pl.coalesce(
+        pl.when(check).then(pl.lit(number, pl.UInt8)) for number, (check, _) in enumerate(checks)
+    ).alias(_FAILED)
+
+
 @cache
 def _error_reason(*, strict_json: bool) -> pl.Expr:
-    """The first reason a row is invalid, null for valid rows (built once, reused per batch).
-
-    The checks give the number of the first that fails (one byte per row), and only then its
-    text: a text column per check, mostly nulls, cost more than the checks themselves.
-    """
+    """The reason of the check `_failed_check` names, null for valid rows."""
     checks = _error_checks(strict_json=strict_json)
-    failed = pl.coalesce(
-        pl.when(check).then(pl.lit(number, pl.UInt8)) for number, (check, _) in enumerate(checks)
-    )
+    failed = pl.col(_FAILED)
     texts = {number: text for number, (_, text) in enumerate(checks) if isinstance(text, str)}
     said = [
         pl.when(failed == number).then(text)
@@ -242,6 +250,7 @@ def prepare_leads(raw: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = Non
     return collect(
         df.with_columns(_parsed_json_columns())
         .with_columns(_split_tags(pl.col("_tags_cell"), pl.col("json_tags")).alias("tags"))
+        .with_columns(_failed_check(strict_json=typed))
         .with_columns(_error_reason(strict_json=typed).alias(ERROR_REASON))
         .with_columns(_first_valid().alias(IS_FIRST))
         .select(*PREPARED_SCHEMA_COLUMNS, *([LINE] if LINE in raw.columns else []))
