@@ -67,13 +67,17 @@ def _postgres_s(pgdata: str) -> float:
             continue
         try:
             times = process.cpu_times()
-            total = times.user + times.system + times.children_user + times.children_system
-            for child in process.children():
-                with_child = child.cpu_times()
-                total += with_child.user + with_child.system
-            return total
+            children = process.children()
         except psutil.Error:
             return 0.0
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in children:
+            try:
+                with_child = child.cpu_times()
+            except psutil.Error:  # gone since: the next reading finds it reaped
+                continue
+            total += with_child.user + with_child.system
+        return total
     return 0.0
 
 

@@ -16,7 +16,7 @@ not supported).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -466,25 +466,18 @@ def parse_delimited(
     """
     if len(delimiter) != 1 or delimiter in '"\r\n' or not delimiter.isascii():
         raise ValueError(f"cannot use {delimiter!r} as the delimiter")
-    given = {"delimiter": delimiter, "header": header, "first_line": first_line}
-    blocks = _parse_blocks(
-        data,
-        **given,
-        first_row=first_row,
-        final=final,
-        max_record_bytes=max_record_bytes,
-        gather=False,
-    )
+    given = {
+        "delimiter": delimiter,
+        "header": header,
+        "first_line": first_line,
+        "first_row": first_row,
+        "final": final,
+        "max_record_bytes": max_record_bytes,
+    }
+    blocks = _parse_blocks(data, **given, gather=False)
     frames = _read_unread(data, blocks, delimiter)
     if frames is None:  # Polars read a run of records otherwise than the layout: gather them all
-        blocks = _parse_blocks(
-            data,
-            **given,
-            first_row=first_row,
-            final=final,
-            max_record_bytes=max_record_bytes,
-            gather=True,
-        )
+        blocks = _parse_blocks(data, **given, gather=True)
         frames = [block.frame for block in blocks if block.frame.height]
     known = blocks[-1].header
     consumed = sum(block.consumed for block in blocks)
@@ -505,43 +498,41 @@ def _read_unread(
     """The blocks' frames, the cells they left unread read by Polars, one read per run of
     blocks whose unread bytes follow one another; None if Polars reads a run otherwise."""
     frames: list[pl.DataFrame] = []
-    run: list[DelimitedBlock] = []
-
-    def read_run() -> bool:
-        if not run:
-            return True
+    for run in _runs(blocks):
         first, last = run[0].unread, run[-1].unread
-        assert first is not None and last is not None
+        if first is None or last is None:  # a block whose cells were gathered
+            frames.extend(block.frame for block in run if block.frame.height)
+            continue
+        unread = [block.unread for block in run if block.unread is not None]
         cells = _polars_cells(data[first.start : last.stop], first.names, delimiter)
-        row_index = np.concatenate([block.unread.row_index for block in run if block.unread])
+        row_index = np.concatenate([part.row_index for part in unread])
         if cells is None or cells.height != row_index.size:
-            return False
-        lines = np.concatenate([block.unread.lines for block in run if block.unread])
+            return None
         frames.append(
             cells.with_columns(
                 pl.Series(ROW_INDEX, row_index, pl.Int64),
                 pl.lit(None, pl.String).alias(INPUT_ERROR),
-                pl.Series(LINE, lines, pl.Int64),
+                pl.Series(LINE, np.concatenate([part.lines for part in unread]), pl.Int64),
             )
         )
-        run.clear()
-        return True
+    return frames
 
+
+def _runs(blocks: list[DelimitedBlock]) -> Iterator[list[DelimitedBlock]]:
+    """The blocks in order, those whose unread bytes follow one another together (a gathered
+    block alone)."""
+    run: list[DelimitedBlock] = []
     for block in blocks:
-        if block.unread is not None and (not run or _end(run[-1]) == block.unread.start):
-            run.append(block)
-            continue
-        if not read_run():
-            return None
-        if block.unread is not None:
-            run.append(block)
-        elif block.frame.height:
-            frames.append(block.frame)
-    return frames if read_run() else None
+        if run and not _follows(run[-1].unread, block.unread):
+            yield run
+            run = []
+        run.append(block)
+    if run:
+        yield run
 
 
-def _end(block: DelimitedBlock) -> int | None:
-    return block.unread.stop if block.unread is not None else None
+def _follows(before: _Unread | None, after: _Unread | None) -> bool:
+    return before is not None and after is not None and before.stop == after.start
 
 
 def _polars_cells(text: bytes, names: Sequence[str], delimiter: str) -> pl.DataFrame | None:
