@@ -498,7 +498,9 @@ def wait_runner(layout: Layout, key: str, pid: int, timeout: float = START_TIMEO
         if conn is not None:
             conn.close()
             return
-        if not alive(pid, RUNNER_MODULE):
+        # Not `alive(pid, RUNNER_MODULE)`: a process just started may not show its command line
+        # yet (Linux sets it after the exec that let Popen return).
+        if not alive(pid):
             log = layout.runner_log(key)
             raise ServiceError(
                 f"the import runner stopped while starting; the end of {log}:\n{_log_tail(log)}"
