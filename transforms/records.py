@@ -226,11 +226,29 @@ def records_to_raw_frame(records: Iterable[Mapping[str, Any]]) -> tuple[pl.DataF
         frame = _text_frame(*_without_lone_surrogates(columns, errors))
     if json_typed and (typed_tags := _tag_lists(tag_lists)) is not None:
         frame = frame.with_columns(typed_tags)
+    return frame, _unknown_keys_warnings(keys)
+
+
+def _unknown_keys_warnings(keys: set[Any]) -> list[str]:
     unknown = {k for k in keys if k not in API_TO_COLUMN and k not in COLUMN_TO_API}
-    warnings = (
-        ["ignored unknown fields: " + ", ".join(sorted(map(str, unknown)))] if unknown else []
-    )
-    return frame, warnings
+    return ["ignored unknown fields: " + ", ".join(sorted(map(str, unknown)))] if unknown else []
+
+
+def records_warnings(records: list[Any]) -> list[str]:
+    """The warnings `records_to_raw_frame` gives for these records (their unknown keys)."""
+    return _unknown_keys_warnings(set().union(*(r for r in records if isinstance(r, Mapping))))
+
+
+def record_emails(records: list[Any]) -> pl.Series:
+    """The email of each record given as text (others, and text no UTF-8 can carry, null): what
+    a lookup can start from before the raw frame is built."""
+    values = [r.get("email") if isinstance(r, Mapping) else None for r in records]
+    texts = [v if type(v) is str else None for v in values]
+    try:
+        return pl.Series("email", texts, dtype=pl.String)
+    except UnicodeEncodeError:
+        encodable = [None if v is None or not _is_encodable(v) else v for v in texts]
+        return pl.Series("email", encodable, dtype=pl.String)
 
 
 def frame_as_text(frame: pl.DataFrame) -> pl.DataFrame:

@@ -4,6 +4,7 @@ its row count), and the single-lead reads and changes of the HTTP API."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,18 +47,30 @@ def _copy_in_slices(cur: Cursor, statement: str, rows: pl.DataFrame) -> int:
 
 
 def fetch_existing(
-    cur: Cursor, workspace_id: int, emails: pl.Series, *, active_ids: bool = False
+    cur: Cursor,
+    workspace_id: int,
+    emails: pl.Series,
+    *,
+    active_ids: bool = False,
+    sending: threading.Event | None = None,
 ) -> pl.DataFrame:
     """Existing leads of the workspace whose emails occur in the batch, one row per email
     (the active lead's id only when `active_ids`; the soft-deleted lead to restore may be
-    left out for an email that has an active lead, as such a row is never restored)."""
+    left out for an email that has an active lead, as such a row is never restored).
+    `sending` is set once the lookup's statement is about to go to the server."""
     if emails.len() == 0:
+        if sending is not None:
+            sending.set()
         return pl.DataFrame(schema=EXISTING_SCHEMA)
     params = {"workspace_id": workspace_id, "active_ids": active_ids}
     if emails.len() <= LIST_LOOKUP_MAX_EMAILS:
         params["emails"] = pg_text_array_literal(emails)
+        if sending is not None:
+            sending.set()
         cur.execute(load_sql("engine/existing_leads_in_list"), params)
         return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
+    if sending is not None:
+        sending.set()
     cur.execute(load_sql("engine/create_batch_emails"))
     _copy_in_slices(cur, "engine/copy_batch_emails", emails.to_frame())
     cur.execute(load_sql("engine/analyze_batch_emails"))  # a temp table has no statistics otherwise

@@ -3,15 +3,17 @@ memory, a file, or a source staged on disk; every input can be read more than on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
 from leads_import.duckdb_session import duckdb_cursor
 from transforms.normalise import prepare_leads
+from transforms.records import record_emails, records_to_raw_frame, records_warnings
 
 
 def prepare(raw: pl.DataFrame) -> pl.DataFrame:
@@ -44,6 +46,44 @@ class Frames:
 
     def chunks(self) -> Iterator[pl.DataFrame]:
         yield from self.frames
+
+    def email_columns(self) -> list[pl.Series]:
+        """Each frame's email column (normalised when `prepared`)."""
+        return [frame.get_column("email") for frame in self.frames]
+
+
+@dataclass
+class Records:
+    """An input of dicts with API field names (the HTTP API, the Python API), turned into its one
+    raw frame when first read: the lookup of its emails need not wait for that."""
+
+    records: list[Mapping[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    prepared: bool = False
+
+    @classmethod
+    def of(cls, records: list[Mapping[str, Any]]) -> Records:
+        return cls(records, records_warnings(records))
+
+    @property
+    def rows(self) -> int:
+        return len(self.records)
+
+    @cached_property
+    def frames(self) -> list[pl.DataFrame]:
+        raw, _ = records_to_raw_frame(self.records)
+        return [raw]
+
+    def chunks(self) -> Iterator[pl.DataFrame]:
+        yield from self.frames
+
+    def email_columns(self) -> list[pl.Series]:
+        """The emails as given (not normalised), without building the raw frame."""
+        return [record_emails(self.records)]
+
+
+# An input held in memory, short enough for one lookup of its emails.
+InMemory = Frames | Records
 
 
 @dataclass

@@ -12,28 +12,29 @@ from leads_import.db import workspaces
 from leads_import.db.connection import database_url, transaction
 from leads_import.db.runs import RunAudit
 from leads_import.db.workspaces import DEFAULT_WORKSPACE, Workspace
-from leads_import.engine.inputs import Frames
+from leads_import.engine.inputs import Frames, InMemory, Records
 from leads_import.engine.options import ImportOptions, OnExisting
 from leads_import.engine.run import run_import
 from leads_import.errors import EmptyInputError, NoEmailColumnError
 from transforms.fields import SOURCE_API
 from transforms.normalise import normalise_email
-from transforms.records import frame_to_raw_frame, records_to_raw_frame
+from transforms.records import frame_to_raw_frame
 
 
-def leads_input(leads: Iterable[Mapping[str, Any]] | pl.DataFrame) -> Frames:
+def leads_input(leads: Iterable[Mapping[str, Any]] | pl.DataFrame) -> InMemory:
     """Leads given as dicts with API field names, or as a frame with columns named like file
     headers, as an input of one raw chunk (warnings name the keys or columns left out)."""
     if isinstance(leads, pl.DataFrame):
         raw, mapping = frame_to_raw_frame(leads)
         if not mapping.has_email:
             raise NoEmailColumnError(list(leads.columns))
-        warnings = mapping.warnings()
-    else:
-        raw, warnings = records_to_raw_frame(leads)
-    if raw.height == 0:
+        if raw.height == 0:
+            raise EmptyInputError()
+        return Frames([raw], mapping.warnings())
+    records = list(leads)
+    if not records:
         raise EmptyInputError()
-    return Frames([raw], warnings)
+    return Records.of(records)
 
 
 def import_leads(

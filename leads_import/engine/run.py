@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Final
 
@@ -20,7 +20,7 @@ from leads_import.db.connection import Connection, database_url, transaction
 from leads_import.db.runs import RunAudit
 from leads_import.db.settings import LIST_LOOKUP_MAX_EMAILS, SNAPSHOT_MAX_LEADS
 from leads_import.db.workspaces import Workspace
-from leads_import.engine.inputs import Frames, ImportInput, prepare
+from leads_import.engine.inputs import Frames, ImportInput, InMemory, Records, prepare
 from leads_import.engine.options import ImportOptions
 from leads_import.engine.report import ImportReport
 from leads_import.errors import EmptyInputError, PlanLimitExceededError
@@ -41,7 +41,7 @@ from transforms.classify import (
 from transforms.email_set import EmailSet, EmailTable
 from transforms.fields import IS_FIRST, LINE
 from transforms.frames import collect
-from transforms.normalise import email_is_valid, normalise_email
+from transforms.normalise import email_is_valid, is_ascii, normalise_email
 from transforms.report import build_report
 from transforms.write_plan import created_rows, restored_rows, updated_rows
 
@@ -196,13 +196,20 @@ class _Writes:
 
     @classmethod
     def of(cls, workspace: Workspace, classified: pl.DataFrame, options: ImportOptions) -> _Writes:
-        created = created_rows(classified, default_source=options.default_source)
         return cls(
             classified,
-            db_leads.CreatedLeads.of(workspace.id, created),
+            _created_leads(workspace, classified, options),
             restored_rows(classified),
             None if options.on_existing == SKIP else updated_rows(classified),
         )
+
+
+def _created_leads(
+    workspace: Workspace, classified: pl.DataFrame, options: ImportOptions
+) -> db_leads.CreatedLeads:
+    """The batch's created leads, encoded for their COPY."""
+    created = created_rows(classified, default_source=options.default_source)
+    return db_leads.CreatedLeads.of(workspace.id, created)
 
 
 def _write(
@@ -221,12 +228,11 @@ def _write(
 def _write_batch(
     cur: Cursor, workspace: Workspace, classified: pl.DataFrame, options: ImportOptions
 ) -> pl.DataFrame:
-    """Write one classified batch on this thread; the merge input is built on another core
-    while the COPY waits on the server."""
-    created = created_rows(classified, default_source=options.default_source)
-    restoring = _BACKGROUND.submit(restored_rows, classified)
-    db_leads.insert_created(cur, workspace.id, created)
-    db_leads.restore_leads(cur, workspace.id, restoring.result())
+    """Write one classified batch on this thread; the COPY's rows are encoded on another core
+    while the restores run on the server."""
+    encoding = _BACKGROUND.submit(_created_leads, workspace, classified, options)
+    db_leads.restore_leads(cur, workspace.id, restored_rows(classified))
+    db_leads.insert_created(cur, workspace.id, encoding.result())
     if options.on_existing == SKIP:
         return classified
     updated = updated_rows(classified)
@@ -307,21 +313,8 @@ def _load(
     against the limit, and a second pass writes. Either way chunks are written by a writer
     thread while the next one is prepared.
     """
-    active_ids = options.on_existing != SKIP
-    if isinstance(source, Frames) and source.rows <= LIST_LOOKUP_MAX_EMAILS:
-        # The server looks the input's emails up while this thread prepares the rows.
-        looking_up = _BACKGROUND.submit(
-            db_leads.fetch_existing, cur, workspace.id, _given_emails(source), active_ids=active_ids
-        )
-        try:
-            batches = list(_prepared_chunks(source))
-        finally:
-            found = looking_up.result()
-        first = collect(pl.concat([b.lazy() for b in batches]).select(_global_first()))
-        emails = first.get_column("email").filter(first.get_column(IS_FIRST))
-        existing = found.filter(pl.col("email").is_in(emails.implode()))
-        _check_limit(cur, workspace, emails.len(), existing, options, report)
-        _write_in_line(cur, workspace, iter(batches), _Known(existing), options, report, on_batch)
+    if isinstance(source, Frames | Records) and source.rows <= LIST_LOOKUP_MAX_EMAILS:
+        _load_short(cur, workspace, source, options, report, on_batch)
         return
     cur.execute(load_sql("engine/set_import_memory"))
     if workspace.contact_limit is None:
@@ -352,6 +345,58 @@ def _load(
         writer.write_all(_prepared_chunks(source), known, report, on_batch)
 
 
+def _load_short(
+    cur: Cursor,
+    workspace: Workspace,
+    source: InMemory,
+    options: ImportOptions,
+    report: ImportReport,
+    on_batch: OnBatch | None,
+) -> None:
+    """A short input held in memory: the server looks its emails up and reads the plan capacity
+    while this thread builds and prepares the rows and marks the repeats of earlier batches;
+    then each batch is classified and written on this thread (no pipeline to fill)."""
+    active_ids = options.on_existing != SKIP
+    sending = threading.Event()
+    looking_up = _BACKGROUND.submit(
+        _short_lookup, cur, workspace, _given_emails(source), active_ids, sending
+    )
+    # Building the rows holds the GIL for milliseconds at a time: the lookup's statement is sent
+    # first, or the lookup would wait for the interpreter's switch interval (5 ms).
+    sending.wait()
+    try:
+        firsts = _FirstRows()
+        marked = [firsts.mark(batch) for batch in _prepared_chunks(source) if batch.height]
+    finally:
+        wait([looking_up])  # it uses the cursor: done before this call returns or raises
+    found, capacity = looking_up.result()
+    emails = pl.concat(
+        [batch_emails for _, batch_emails, _ in marked] or [pl.Series("email", [], pl.String)]
+    )
+    existing = found.filter(pl.col("email").is_in(emails.implode()))
+    _check_capacity(capacity, emails.len(), existing, options, report)
+    classified = (
+        _classify(prepared, _rows_of(existing, batch_emails, len(marked)), earlier, options)
+        for prepared, batch_emails, earlier in marked
+    )
+    _write_in_line(cur, workspace, classified, options, report, on_batch)
+
+
+def _rows_of(existing: pl.DataFrame, emails: pl.Series, batches: int) -> pl.DataFrame:
+    """The existing leads of one batch's emails (all of them when the input is one batch)."""
+    return existing if batches == 1 else existing.filter(pl.col("email").is_in(emails.implode()))
+
+
+def _short_lookup(
+    cur: Cursor, workspace: Workspace, emails: pl.Series, active_ids: bool, sending: threading.Event
+) -> tuple[pl.DataFrame, db_leads.PlanCapacity | None]:
+    """The existing leads of these emails, and the workspace's plan capacity."""
+    existing = db_leads.fetch_existing(
+        cur, workspace.id, emails, active_ids=active_ids, sending=sending
+    )
+    return existing, db_leads.plan_capacity(cur, workspace.id)
+
+
 class _TooManyLeads(Exception):
     """The workspace holds more leads than a snapshot may (SNAPSHOT_MAX_LEADS)."""
 
@@ -365,12 +410,17 @@ def _snapshot(cur: Cursor, workspace: Workspace) -> _Known:
     return _Known(existing)
 
 
-def _given_emails(source: Frames) -> pl.Series:
+def _given_emails(source: InMemory) -> pl.Series:
     """The distinct valid normalised emails an in-memory input gives (a superset of those its
     classification looks up: a row may still be invalid for another field)."""
-    column = pl.col("email") if source.prepared else normalise_email(pl.col("email"))
-    frames = [frame.lazy().select(column.alias("email")) for frame in source.frames]
-    emails = pl.concat(frames).filter(email_is_valid(pl.col("email"))).unique()
+    email = pl.col("email")
+    frames = [
+        given.to_frame("email")
+        .lazy()
+        .select(email if source.prepared else normalise_email(email, ascii_only=is_ascii(given)))
+        for given in source.email_columns()
+    ]
+    emails = pl.concat(frames).filter(email_is_valid(email)).unique()
     return collect(emails).get_column("email")
 
 
@@ -394,6 +444,17 @@ def _check_limit(
 ) -> None:
     """The plan limit, for the whole input, before the first write (SPEC 6)."""
     capacity = db_leads.plan_capacity(cur, workspace.id)
+    _check_capacity(capacity, distinct_emails, existing, options, report)
+
+
+def _check_capacity(
+    capacity: db_leads.PlanCapacity | None,
+    distinct_emails: int,
+    existing: pl.DataFrame,
+    options: ImportOptions,
+    report: ImportReport,
+) -> None:
+    """The plan limit against a capacity read under the lock, before the first write."""
     if capacity is None:
         return
     adding = planned_additions(
@@ -406,16 +467,12 @@ def _write_in_line(
     cur: Cursor,
     workspace: Workspace,
     batches: Iterator[pl.DataFrame],
-    known: _Known,
     options: ImportOptions,
     report: ImportReport,
     on_batch: OnBatch | None,
 ) -> None:
-    """Classify and write batches on this thread (a short input: no pipeline to fill)."""
-    for prepared in batches:
-        if prepared.height == 0:
-            continue
-        classified = known.classify(prepared, options)
+    """Write classified batches on this thread."""
+    for classified in batches:
         # Under skip the writes change no outcome: the report is built while they run.
         built = (
             _BACKGROUND.submit(build_report, classified) if options.on_existing == SKIP else None

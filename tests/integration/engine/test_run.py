@@ -180,6 +180,24 @@ def test_row_that_is_not_an_object_is_an_error(run, db, workspace):
     assert report["errorDetails"] == [{"index": 1, "email": "", "reason": "row 1 is not an object"}]
 
 
+def test_emails_looked_up_before_the_rows_are_built_find_their_leads(run, db, workspace):
+    """The lookup starts from the emails as given (the rows are built while it runs): rows that
+    are not objects, or whose email is not text, sit beside rows that find their leads."""
+    insert_lead(db, workspace, "gone@example.com", deleted_at=OLD)
+    insert_lead(db, workspace, "active@example.com")
+    leads = [
+        7,
+        {"email": " Gone@Example.com "},
+        {"email": 5},
+        {"email": "a\ud800@example.com"},
+        {"email": "ACTIVE@example.com"},
+        {"email": "gone@example.com"},
+    ]
+    report = run(leads, workspace)
+    assert counts(report) == (0, 1, 2, 3)
+    assert [e["index"] for e in report["errorDetails"]] == [0, 2, 3]
+
+
 @pytest.mark.parametrize(
     "email",
     [
@@ -798,11 +816,13 @@ def test_workspaces_are_isolated(run, delete, db):
 
 @pytest.fixture
 def failing_trigger(db):
-    """Install a trigger raising for one workspace on UPDATE of `table`; dropped afterwards."""
+    """Install a trigger raising for one workspace's rows of `table` on `event` (UPDATE, or
+    INSERT: an AFTER trigger, which fires once the whole COPY is in); dropped afterwards."""
     installed: list[tuple[str, str]] = []
 
-    def install(table: str, workspace: Workspace) -> None:
+    def install(table: str, workspace: Workspace, event: str = "UPDATE") -> None:
         name = f"fail_{table}_{uuid.uuid4().hex[:8]}"
+        when, row = ("AFTER", "NEW") if event == "INSERT" else ("BEFORE", "OLD")
         query(
             db,
             f"""
@@ -811,8 +831,8 @@ def failing_trigger(db):
                 RAISE EXCEPTION 'injected failure after % leads',
                     (SELECT count(*) FROM leads WHERE workspace_id = {workspace.id});
             END $$;
-            CREATE TRIGGER {name} BEFORE UPDATE ON {table}
-                FOR EACH ROW WHEN (OLD.workspace_id = {workspace.id}) EXECUTE FUNCTION {name}();
+            CREATE TRIGGER {name} {when} {event} ON {table}
+                FOR EACH ROW WHEN ({row}.workspace_id = {workspace.id}) EXECUTE FUNCTION {name}();
             SELECT 1;
         """,
         )
@@ -825,17 +845,28 @@ def failing_trigger(db):
             cur.execute(f"DROP FUNCTION IF EXISTS {name}()")
 
 
-@pytest.mark.parametrize("table", ["campaigns", "leads"])
-def test_failure_after_copy_leaves_database_unchanged(run, db, workspace, failing_trigger, table):
+@pytest.mark.parametrize(
+    ("table", "event", "seen"),
+    [
+        ("leads", "INSERT", "52"),  # after the COPY: its 50 rows are in
+        ("leads", "UPDATE", r"\d+"),  # in the restore
+        ("campaigns", "UPDATE", r"\d+"),  # in the restore's campaign counts
+    ],
+)
+def test_a_failure_in_any_write_leaves_database_unchanged(
+    run, db, workspace, failing_trigger, table, event, seen
+):
     insert_lead(db, workspace, "active@example.com")
     gone = insert_lead(db, workspace, "gone@example.com", deleted_at=OLD, first_name="Old")
     insert_campaign(db, workspace, [gone])
     before = full_state(db, workspace.id)
-    failing_trigger(table, workspace)
+    failing_trigger(table, workspace, event)
     leads = [{"email": f"new{i}@example.com"} for i in range(50)]
     leads.append({"email": "gone@example.com", "firstName": "New"})
-    # the trigger reports how many leads the failing transaction saw: the 50 COPYed rows are in
-    with pytest.raises(psycopg2.errors.RaiseException, match="injected failure after 52 leads"):
+    # the trigger reports how many leads the failing transaction saw
+    with pytest.raises(
+        psycopg2.errors.RaiseException, match=f"injected failure after {seen} leads"
+    ):
         run(leads, workspace)
     assert full_state(db, workspace.id) == before
     # the same import succeeds once the failure is gone

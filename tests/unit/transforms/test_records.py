@@ -7,9 +7,11 @@ import json
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.normalise import prepare_leads
-from transforms.records import records_to_raw_frame
+from transforms.records import record_emails, records_to_raw_frame, records_warnings
 
 
 @pytest.mark.parametrize(
@@ -104,3 +106,40 @@ def test_lone_surrogates_are_row_errors(lead, reason):
     assert prepared.get_column("error_reason")[0].startswith(reason)
     assert prepared.get_column("error_reason")[1] is None
     assert prepared.get_column("is_first").to_list() == [False, True]
+
+
+_EMAIL_VALUES = st.one_of(
+    st.text(max_size=12),  # lone surrogates included: records_to_raw_frame makes them null
+    st.sampled_from(["a@x.io", " A@X.io ", ""]),
+    st.none(),
+    st.integers(),
+    st.lists(st.text(max_size=3), max_size=2),
+)
+_RECORDS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "email": _EMAIL_VALUES,
+                "firstName": st.text(max_size=3),
+                "first_name": st.text(max_size=3),
+                "nickname": st.integers(),
+                "Email": st.text(max_size=3),
+            },
+        ),
+        st.integers(),
+        st.none(),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_RECORDS)
+def test_the_emails_and_warnings_of_records_are_those_of_their_raw_frame(records):
+    """What the engine looks up before building the raw frame is that frame's email column,
+    and the warnings it reports first are the frame's."""
+    raw, warnings = records_to_raw_frame(records)
+    assert record_emails(records).to_list() == raw.get_column("email").to_list()
+    assert records_warnings(records) == warnings
