@@ -404,14 +404,13 @@ def _error_frame(
     found: np.ndarray,
     width: int,
 ) -> pl.DataFrame:
+    # The row's line is its LINE column, which every report shows beside the reason.
     reason = (
         pl.when(pl.col("kind") == _UNTERMINATED)
-        .then(pl.format("line {}: unterminated quoted field", "line"))
+        .then(pl.lit("unterminated quoted field"))
         .when(pl.col("kind") == _MALFORMED)
-        .then(pl.format("line {}: unexpected text after a closing quote", "line"))
-        .otherwise(
-            pl.format("line {}: expected {} fields, found {}", "line", pl.lit(width), "found")
-        )
+        .then(pl.lit("unexpected text after a closing quote"))
+        .otherwise(pl.format("expected {} fields, found {}", pl.lit(width), "found"))
     )
     errors = pl.DataFrame({"line": line, "kind": kind, "found": found})
     return pl.DataFrame({ROW_INDEX: row_index}).select(

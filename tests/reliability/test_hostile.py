@@ -92,21 +92,21 @@ CASES: dict[str, Rows | Fails] = {
     "ragged_rows.csv": Rows(
         1,
         {
-            0: "line 2: expected 3 fields, found 2",
-            1: "line 3: expected 3 fields, found 4",
-            3: "line 5: expected 3 fields, found 1",
-            4: "line 6: expected 3 fields, found 7",
+            0: "expected 3 fields, found 2",
+            1: "expected 3 fields, found 4",
+            3: "expected 3 fields, found 1",
+            4: "expected 3 fields, found 7",
         },
     ),
-    "ragged_trailing_delimiters.csv": Rows(1, {1: "line 3: expected 3 fields, found 4"}),
+    "ragged_trailing_delimiters.csv": Rows(1, {1: "expected 3 fields, found 4"}),
     "only_delimiters.csv": Rows(
-        0, {0: "empty email", 1: "empty email", 2: "line 4: expected 2 fields, found 3"}
+        0, {0: "empty email", 1: "empty email", 2: "expected 2 fields, found 3"}
     ),
     "quote_unterminated_last.csv": Rows(
-        1, {1: "line 3: unterminated quoted field", 2: "line 4: expected 2 fields, found 1"}
+        1, {1: "unterminated quoted field", 2: "expected 2 fields, found 1"}
     ),
-    "quote_unterminated_middle.csv": Rows(2, {0: "line 2: unterminated quoted field"}),
-    "quote_text_after_close.csv": Rows(1, {0: "line 2: unexpected text after a closing quote"}),
+    "quote_unterminated_middle.csv": Rows(2, {0: "unterminated quoted field"}),
+    "quote_text_after_close.csv": Rows(1, {0: "unexpected text after a closing quote"}),
     "quote_in_unquoted.csv": Rows(2),
     "quote_header_unterminated.csv": Fails("unreadable_source"),
     "quote_multiline_valid.csv": Rows(2),
@@ -187,11 +187,11 @@ CASES: dict[str, Rows | Fails] = {
     "ndjson_garbage_lines.ndjson": Rows(
         1,
         {
-            1: "line 2: not a valid JSON object",
-            2: "line 3: not a valid JSON object",
+            1: "not a valid JSON object",
+            2: "not a valid JSON object",
             3: "notes contains a NUL character",
-            4: "line 6: not a valid JSON object",
-            5: "line 7: not a valid JSON object",
+            4: "not a valid JSON object",
+            5: "not a valid JSON object",
         },
     ),
     "ndjson_lenient_json.ndjson": Rows(2, {0: NOT_OBJECT, 2: NOT_OBJECT}),

@@ -30,7 +30,7 @@ def _seeded(db, database_url: str):
 def _expected(lead_id: int) -> list[dict[str, str]]:
     rows = [
         ("0", "2", "ann@example.com", "created", ""),
-        ("1", "4", "", "error", "line 4: expected 4 fields, found 5"),
+        ("1", "4", "", "error", "expected 4 fields, found 5"),
         ("2", "6", "ann@example.com", "duplicate", "duplicate of line 2"),
         ("3", "7", "old@example.com", "duplicate", f"already in workspace (lead {lead_id})"),
         ("4", "8", "", "error", "empty email"),
@@ -50,7 +50,7 @@ def test_the_json_report_keeps_the_index_and_adds_the_line(
     assert code == 0
     report = json.loads(out)
     assert report["errorDetails"] == [
-        {"index": 1, "line": 4, "email": "", "reason": "line 4: expected 4 fields, found 5"},
+        {"index": 1, "line": 4, "email": "", "reason": "expected 4 fields, found 5"},
         {"index": 4, "line": 8, "email": "", "reason": "empty email"},
     ]
     assert report["duplicateEmails"] == ["ann@example.com", "old@example.com", "ann@example.com"]
@@ -76,7 +76,7 @@ def test_the_summary_and_the_outcomes_file_name_rows_by_line(
     code, out, _ = run_cli(args, capsys)
     assert code == 0
     summary = [" ".join(line.split()) for line in out.splitlines()]
-    assert 'line 4 "" line 4: expected 4 fields, found 5' in summary
+    assert 'line 4 "" expected 4 fields, found 5' in summary
     assert 'line 8 "" empty email' in summary
     assert "line 6 ann@example.com duplicate of line 2" in summary
     assert f"line 7 old@example.com already in workspace (lead {lead_id})" in summary
@@ -110,6 +110,6 @@ def test_the_samples_artifact_shows_tables_and_warnings(
     assert errors[2:6] == [
         "| line | email | reason |",
         "|---:|---|---|",
-        "| 4 |  | line 4: expected 4 fields, found 5 |",
+        "| 4 |  | expected 4 fields, found 5 |",
         "| 8 |  | empty email |",
     ]

@@ -156,7 +156,7 @@ def test_a_row_that_is_not_an_object_is_a_row_error() -> None:
         "null",
         "[1]",
         None,
-        errors=[None, None, None, None, None, "line 6: not a valid JSON object", "bad line"],
+        errors=[None, None, None, None, None, "not a valid JSON object", "bad line"],
     )
     assert raw.select("row_index", "email", "input_error").rows() == [
         (0, "ann@example.com", None),
@@ -164,7 +164,7 @@ def test_a_row_that_is_not_an_object_is_a_row_error() -> None:
         (2, None, "row is not a JSON object"),
         (3, None, "row is not a JSON object"),
         (4, None, "row is not a JSON object"),
-        (5, None, "line 6: not a valid JSON object"),  # the reader's own error comes first
+        (5, None, "not a valid JSON object"),  # the reader's own error comes first
         (6, None, "bad line"),
     ]
 
