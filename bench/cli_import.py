@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from leads_import.db.settings import DATA_DIR_ENV
+
 MIB = 1024 * 1024
 
 
@@ -57,11 +59,18 @@ RUNNER_MODULE = "leads_import.cli.runner"
 
 
 def runner_processes() -> list[psutil.Process]:
-    """The background runners of `leads` (where imports run)."""
+    """The background runners of `leads` (where imports run) of this data directory: a runner
+    another data directory keeps warm (a developer's own) is not the bench's."""
+    ours = os.environ.get(DATA_DIR_ENV)
     found = []
     for process in psutil.process_iter(["cmdline"]):
-        if RUNNER_MODULE in " ".join(process.info["cmdline"] or []):
-            found.append(process)
+        if RUNNER_MODULE not in " ".join(process.info["cmdline"] or []):
+            continue
+        try:
+            if process.environ().get(DATA_DIR_ENV) == ours:
+                found.append(process)
+        except psutil.Error:
+            continue
     return found
 
 
