@@ -362,7 +362,9 @@ def _load_short(
         _short_lookup, cur, workspace, _given_emails(source), active_ids, sending
     )
     # Building the rows holds the GIL for milliseconds at a time: the lookup's statement is sent
-    # first, or the lookup would wait for the interpreter's switch interval (5 ms).
+    # first, or the lookup would wait for the interpreter's switch interval (5 ms). A lookup that
+    # fails before sending it ends the wait too.
+    looking_up.add_done_callback(lambda _: sending.set())
     sending.wait()
     try:
         firsts = _FirstRows()

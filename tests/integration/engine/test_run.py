@@ -13,6 +13,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
+from leads_import.db import leads as db_leads
 from leads_import.db.workspaces import Workspace
 from leads_import.engine import import_leads, soft_delete_leads
 from leads_import.errors import EmptyInputError, PlanLimitExceededError, WorkspaceNotFoundError
@@ -196,6 +197,32 @@ def test_emails_looked_up_before_the_rows_are_built_find_their_leads(run, db, wo
     report = run(leads, workspace)
     assert counts(report) == (0, 1, 2, 3)
     assert [e["index"] for e in report["errorDetails"]] == [0, 2, 3]
+
+
+def test_a_lookup_failing_before_it_is_sent_fails_the_import(run, db, workspace, monkeypatch):
+    """The rows are built once the lookup's statement is on its way; a lookup that fails before
+    that (here, injected on our side) fails the call instead of leaving it waiting."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the lookup broke")
+
+    monkeypatch.setattr(db_leads, "fetch_existing", broken)
+    raised: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            run([{"email": "a@example.com"}], workspace)
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=call, daemon=True)  # a call left waiting fails the test
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the import still waits for a lookup that failed"
+    assert [str(error) for error in raised] == ["the lookup broke"]
+    assert query(db, "SELECT count(*) FROM leads WHERE workspace_id = %s", (workspace.id,)) == [
+        (0,)
+    ]
 
 
 @pytest.mark.parametrize(
