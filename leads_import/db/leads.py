@@ -57,10 +57,9 @@ def fetch_existing(
     """Existing leads of the workspace whose emails occur in the batch, one row per email
     (the active lead's id only when `active_ids`; the soft-deleted lead to restore may be
     left out for an email that has an active lead, as such a row is never restored).
-    `sending` is set once the lookup's statement is about to go to the server."""
+    `sending` is set just before a short list's statement goes to the server (a caller waiting
+    on it also watches the lookup's end, which the other paths reach first)."""
     if emails.len() == 0:
-        if sending is not None:
-            sending.set()
         return pl.DataFrame(schema=EXISTING_SCHEMA)
     params = {"workspace_id": workspace_id, "active_ids": active_ids}
     if emails.len() <= LIST_LOOKUP_MAX_EMAILS:
@@ -69,8 +68,6 @@ def fetch_existing(
             sending.set()
         cur.execute(load_sql("engine/existing_leads_in_list"), params)
         return pl.DataFrame(cur.fetchall(), schema=EXISTING_SCHEMA, orient="row")
-    if sending is not None:
-        sending.set()
     cur.execute(load_sql("engine/create_batch_emails"))
     _copy_in_slices(cur, "engine/copy_batch_emails", emails.to_frame())
     cur.execute(load_sql("engine/analyze_batch_emails"))  # a temp table has no statistics otherwise

@@ -498,11 +498,11 @@ def _read_unread(
     blocks whose unread bytes follow one another; None if Polars reads a run otherwise."""
     frames: list[pl.DataFrame] = []
     for run in _runs(blocks):
-        first, last = run[0].unread, run[-1].unread
-        if first is None or last is None:  # a block whose cells were gathered
+        unread = [block.unread for block in run if block.unread is not None]
+        if not unread:  # a block whose cells were gathered (alone in its run)
             frames.extend(block.frame for block in run if block.frame.height)
             continue
-        unread = [block.unread for block in run if block.unread is not None]
+        first, last = unread[0], unread[-1]
         cells = _polars_cells(data[first.start : last.stop], first.names, delimiter)
         row_index = np.concatenate([part.row_index for part in unread])
         if cells is None or cells.height != row_index.size:
